@@ -1,0 +1,119 @@
+#pragma once
+/* Dump and restore contexts: everything one run knows, passed explicitly
+ * (no global state besides logging). */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core.pb-c.h"
+#include "files.pb-c.h"
+#include "infect/infect.h"
+#include "inventory.pb-c.h"
+#include "mm.pb-c.h"
+
+struct inherit_fd {
+        char *key; /* e.g. "pipe:[1234]" or a path */
+        int fd;    /* cryo's fd to use for it */
+};
+
+struct dump_opts {
+        pid_t pid;
+        const char *dir;
+        bool leave_running;
+        bool shell_job;
+        bool tcp_established;
+        bool ext_unix_sk;
+        bool file_locks;
+        bool pre_dump;
+        const char *prev_images_dir;
+};
+
+struct restore_opts {
+        const char *dir;
+        bool detach;
+        bool shell_job;
+        bool tcp_established;
+        const char *pidfile;
+        struct inherit_fd *inherit;
+        size_t ninherit;
+};
+
+/* One process being dumped. */
+struct dump_task {
+        pid_t pid, ppid, pgid, sid;
+        bool seized;
+        bool prepared;            /* infect_prepare() done: infect_finish() needed */
+        struct infect_task inf;
+        TaskCore *core;           /* owned, freed with the ctx */
+        MmEntry *mm;
+        Pagemap *pagemap;
+        Fdtable *fdt;
+        uint64_t nr_pages;
+};
+
+/* Key to find an already-dumped open file description. */
+struct dump_file_key {
+        pid_t pid;
+        int fd;           /* fd in pid, or -1 for a file seen only through a mapping */
+        uint64_t dev, ino;
+        uint32_t id;
+};
+
+struct dump_ctx {
+        struct dump_opts opts;
+        int dirfd;
+        uint64_t ckpt_id;
+        struct dump_task *tasks; /* tasks[0] is the root; parents before children */
+        size_t ntasks, ctasks;
+        FileEntry **files;
+        size_t nfiles, cfiles;
+        struct dump_file_key *keys;
+        size_t nkeys, ckeys;
+        PipeDataEntry **pipe_data;
+        size_t npipe_data, cpipe_data;
+        uint32_t next_blob_id;
+        uint64_t pages_total;
+};
+
+/* One process being restored. */
+struct restore_task {
+        PstreeEntry *pe;          /* borrowed from ctx->pstree */
+        TaskCore *core;
+        MmEntry *mm;
+        Pagemap *pagemap;
+        Fdtable *fdt;
+        int pages_fd;             /* cryo's fd for pages-PID.img (inherited by the child) */
+        bool created;
+        bool seized;
+        struct infect_task inf;
+};
+
+struct restore_ctx {
+        struct restore_opts opts;
+        int dirfd;
+        uint64_t ckpt_id;
+        InventoryEntry *inv;
+        Pstree *pstree;
+        Files *files;
+        struct restore_task *tasks; /* in pstree order */
+        size_t ntasks;
+        int *file_fds;              /* cryo's fd for files->files[i], -1 if unused */
+        int fd_base;                /* every fd cryo keeps during restore sits at >= fd_base */
+        int next_high_fd;
+        /* fds parked by one open() for another (the other end of a pipe or socketpair) */
+        struct {
+                uint64_t key;
+                int fd;
+        } *stash;
+        size_t nstash, cstash;
+        int ready_pipe[2];
+};
+
+/* Find a file entry by id (NULL if absent). */
+FileEntry *dump_ctx_file(struct dump_ctx *ctx, uint32_t id);
+const FileEntry *restore_ctx_file(const struct restore_ctx *ctx, uint32_t id, size_t *ret_index);
+/* Move fd to cryo's high range (>= fd_base) and return the new number. */
+int restore_ctx_move_high(struct restore_ctx *ctx, int fd);
+int restore_ctx_stash_fd(struct restore_ctx *ctx, uint64_t key, int fd);
+int restore_ctx_take_fd(struct restore_ctx *ctx, uint64_t key); /* -ENOENT if none */
+const char *restore_ctx_inherit(const struct restore_ctx *ctx, const char *key, int *ret_fd);

@@ -1,0 +1,358 @@
+/* The generic fd driver: see files.h for the scheme. Kinds live in their own
+ * files (reg-file.c, pipe.c, eventfd.c, ...). */
+#define LOG_PREFIX "files: "
+#include "core/res/files.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "basic/kcompat.h"
+#include "basic/log.h"
+#include "basic/util.h"
+#include "image/image.h"
+
+static const struct file_ops *const all_ops[] = {
+        &memfd_ops, &reg_file_ops, &pipe_ops, &eventfd_ops, &epoll_ops,
+        &timerfd_ops, &signalfd_ops, &inotify_ops, &unix_ops,
+};
+
+const struct file_ops *file_ops_for(FileKind kind) {
+        for (size_t i = 0; i < ARRAY_SIZE(all_ops); i++)
+                if (all_ops[i]->kind == kind)
+                        return all_ops[i];
+        return NULL;
+}
+
+static const char *socket_desc(int fd, char *buf, size_t n) {
+        int dom = -1, type = -1, proto = -1;
+        socklen_t l = sizeof(int);
+        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l);
+        l = sizeof(int);
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
+        l = sizeof(int);
+        getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
+        const char *d = dom == AF_INET ? "IPv4" : dom == AF_INET6 ? "IPv6" : dom == AF_UNIX ? "unix"
+                      : dom == AF_NETLINK ? "netlink" : dom == AF_PACKET ? "packet" : NULL;
+        if ((dom == AF_INET || dom == AF_INET6) && proto == IPPROTO_TCP)
+                snprintf(buf, n, "a TCP socket");
+        else if ((dom == AF_INET || dom == AF_INET6) && proto == IPPROTO_UDP)
+                snprintf(buf, n, "a UDP socket");
+        else if (d)
+                snprintf(buf, n, "a %s socket (type %d)", d, type);
+        else
+                snprintf(buf, n, "a socket of family %d", dom);
+        return buf;
+}
+
+static int new_file_id(struct dump_ctx *ctx, FileEntry **ret) {
+        FileEntry *fe = xzalloc(sizeof(*fe));
+        file_entry__init(fe);
+        fe->id = ctx->nfiles + 1;
+        *ARRAY_PUSH(ctx->files, ctx->nfiles, ctx->cfiles) = fe;
+        *ret = fe;
+        return 0;
+}
+
+static void add_key(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, uint32_t id) {
+        struct dump_file_key *k = ARRAY_PUSH(ctx->keys, ctx->nkeys, ctx->ckeys);
+        *k = (struct dump_file_key){ .pid = pid, .fd = fd, .dev = st->st_dev, .ino = st->st_ino, .id = id };
+}
+
+/* An already-seen open file description? */
+static int find_shared(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, uint32_t *ret_id) {
+        for (size_t i = 0; i < ctx->nkeys; i++) {
+                struct dump_file_key *k = &ctx->keys[i];
+                if (k->fd < 0 || k->dev != st->st_dev || k->ino != st->st_ino)
+                        continue;
+                long r = syscall(__NR_kcmp, pid, k->pid, KCMP_FILE, fd, k->fd);
+                if (r == 0) {
+                        *ret_id = k->id;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+static int dump_one_fd(struct dump_ctx *ctx, struct dump_task *t, int pidfd, int fd) {
+        struct fd_dump_info fi = { .pid = t->pid, .fd = fd, .lfd = -EBADF };
+        char path[64], link[PATH_MAX + 1];
+        const struct file_ops *ops = NULL;
+        FileEntry *fe;
+        uint32_t id;
+        ssize_t n;
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/%d/fd/%d", t->pid, fd);
+        n = readlink(path, link, sizeof(link) - 1);
+        if (n < 0)
+                return log_error_errno(-errno, "pid %d: cannot read fd %d: %m", t->pid, fd);
+        link[n] = 0;
+        fi.link = link;
+        r = proc_read_fdinfo(t->pid, fd, &fi.fdinfo);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot read fdinfo of fd %d: %m", t->pid, fd);
+        fi.lfd = syscall(__NR_pidfd_getfd, pidfd, fd, 0);
+        if (fi.lfd < 0) {
+                r = log_error_errno(-errno, "pid %d: cannot get a copy of fd %d (%s): %m", t->pid, fd, link);
+                goto out;
+        }
+        if (fstat(fi.lfd, &fi.st) < 0) {
+                r = log_error_errno(-errno, "pid %d: cannot stat fd %d: %m", t->pid, fd);
+                goto out;
+        }
+
+        FdEntry *de = xzalloc(sizeof(*de));
+        fd_entry__init(de);
+        de->fd = fd;
+        de->cloexec = !!(fi.fdinfo.flags & O_CLOEXEC);
+        t->fdt->fds = xrealloc_array(t->fdt->fds, t->fdt->n_fds + 1, sizeof(FdEntry *));
+        t->fdt->fds[t->fdt->n_fds++] = de;
+
+        if (find_shared(ctx, t->pid, fd, &fi.st, &id)) {
+                de->file_id = id;
+                r = 0;
+                goto out;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(all_ops); i++)
+                if (all_ops[i]->match && all_ops[i]->dump && all_ops[i]->match(&fi)) {
+                        ops = all_ops[i];
+                        break;
+                }
+        if (!ops) {
+                char buf[64];
+                if (S_ISSOCK(fi.st.st_mode))
+                        r = log_error_errno(-ENOTSUP, "pid %d: fd %d is %s, not supported yet", t->pid, fd,
+                                            socket_desc(fi.lfd, buf, sizeof(buf)));
+                else
+                        r = log_error_errno(-ENOTSUP, "pid %d: fd %d is '%s', not supported yet", t->pid, fd, link);
+                goto out;
+        }
+        new_file_id(ctx, &fe);
+        fe->kind = ops->kind;
+        fe->flags = fi.fdinfo.flags & ~(O_CLOEXEC | O_LARGEFILE);
+        fe->pos = fi.fdinfo.pos;
+        fe->ino = fi.st.st_ino;
+        de->file_id = fe->id;
+        add_key(ctx, t->pid, fd, &fi.st, fe->id);
+        r = ops->dump(ctx, &fi, fe);
+        log_debug("pid %d: fd %d -> file %u (%s) %s", t->pid, fd, fe->id, ops->name, link);
+out:
+        safe_close(fi.lfd);
+        proc_fdinfo_done(&fi.fdinfo);
+        return r;
+}
+
+int files_dump_task(struct dump_ctx *ctx, struct dump_task *t) {
+        _cleanup_free_ int *fds = NULL;
+        _cleanup_close_ int pidfd = -EBADF;
+        size_t nfds = 0;
+        int r;
+
+        t->fdt = xzalloc(sizeof(*t->fdt));
+        fdtable__init(t->fdt);
+        pidfd = syscall(__NR_pidfd_open, t->pid, 0);
+        if (pidfd < 0)
+                return log_error_errno(-errno, "pid %d: cannot open a pidfd: %m", t->pid);
+        r = proc_list_fds(t->pid, &fds, &nfds);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot list fds: %m", t->pid);
+        for (size_t i = 0; i < nfds; i++) {
+                r = dump_one_fd(ctx, t, pidfd, fds[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int files_dump_mapped(struct dump_ctx *ctx, pid_t pid, int path_fd, const char *what, uint32_t *ret_id) {
+        struct fd_dump_info fi = { .pid = pid, .fd = -1, .lfd = path_fd };
+        char path[64], link[PATH_MAX + 1];
+        const struct file_ops *ops = NULL;
+        FileEntry *fe;
+        ssize_t n;
+        int r;
+
+        if (fstat(path_fd, &fi.st) < 0)
+                return log_error_errno(-errno, "pid %d: cannot stat %s: %m", pid, what);
+        /* Any open file description of the same inode will do for a mapping. */
+        for (size_t i = 0; i < ctx->nkeys; i++)
+                if (ctx->keys[i].dev == (uint64_t)fi.st.st_dev && ctx->keys[i].ino == (uint64_t)fi.st.st_ino) {
+                        FileEntry *o = dump_ctx_file(ctx, ctx->keys[i].id);
+                        if (o && (o->kind == FILE_KIND__FK_MEMFD || o->kind == FILE_KIND__FK_REG)) {
+                                *ret_id = o->id;
+                                return 0;
+                        }
+                }
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", path_fd);
+        n = readlink(path, link, sizeof(link) - 1);
+        if (n < 0)
+                return log_error_errno(-errno, "pid %d: cannot resolve %s: %m", pid, what);
+        link[n] = 0;
+        fi.link = link;
+        r = proc_read_fdinfo(getpid(), path_fd, &fi.fdinfo);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot read fdinfo of %s: %m", pid, what);
+        for (size_t i = 0; i < ARRAY_SIZE(all_ops); i++)
+                if ((all_ops[i] == &reg_file_ops || all_ops[i] == &memfd_ops) && all_ops[i]->match &&
+                    all_ops[i]->match(&fi)) {
+                        ops = all_ops[i];
+                        break;
+                }
+        if (!ops) {
+                proc_fdinfo_done(&fi.fdinfo);
+                return log_error_errno(-ENOTSUP, "pid %d: %s is backed by '%s', not supported yet", pid, what, link);
+        }
+        new_file_id(ctx, &fe);
+        fe->kind = ops->kind;
+        fe->flags = O_RDONLY;
+        fe->ino = fi.st.st_ino;
+        add_key(ctx, pid, -1, &fi.st, fe->id);
+        r = ops->dump(ctx, &fi, fe);
+        proc_fdinfo_done(&fi.fdinfo);
+        if (r < 0)
+                return r;
+        *ret_id = fe->id;
+        return 0;
+}
+
+int dump_ctx_new_blob(struct dump_ctx *ctx, int src_fd, uint64_t size, uint32_t *ret_blob_id) {
+        struct img_raw_writer w;
+        char name[64];
+        uint32_t id = ++ctx->next_blob_id;
+        _cleanup_free_ char *buf = xzalloc(1 << 20);
+        int r;
+
+        snprintf(name, sizeof(name), "blob-%u.img", id);
+        r = img_raw_create(ctx->dirfd, name, IMG_BLOB, ctx->ckpt_id, &w);
+        if (r < 0)
+                return r;
+        for (uint64_t off = 0; off < size;) {
+                size_t want = MIN(size - off, (uint64_t)1 << 20);
+                ssize_t n = pread(src_fd, buf, want, off);
+                if (n < 0) {
+                        r = log_error_errno(-errno, "cannot read file contents: %m");
+                        goto fail;
+                }
+                if (n == 0) { /* shrank under us: keep the size we promised */
+                        memset(buf, 0, want);
+                        n = want;
+                }
+                r = img_raw_append(&w, buf, n);
+                if (r < 0)
+                        goto fail;
+                off += n;
+        }
+        r = img_raw_finish(&w);
+        if (r < 0)
+                return r;
+        *ret_blob_id = id;
+        return 0;
+fail:
+        img_raw_abort(&w);
+        return r;
+}
+
+int restore_ctx_blob_fill(struct restore_ctx *ctx, uint32_t blob_id, int dst_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        uint64_t len;
+        char name[64];
+        int r;
+
+        snprintf(name, sizeof(name), "blob-%u.img", blob_id);
+        r = img_raw_open(ctx->dirfd, name, IMG_BLOB, ctx->ckpt_id, &fd, &len);
+        if (r < 0)
+                return r;
+        buf = xzalloc(1 << 20);
+        for (uint64_t off = 0; off < len;) {
+                size_t want = MIN(len - off, (uint64_t)1 << 20);
+                r = pread_all(fd, buf, want, IMG_RAW_DATA_OFF + off);
+                if (r < 0)
+                        return log_error_errno(r, "cannot read %s: %m", name);
+                r = pwrite_all(dst_fd, buf, want, off);
+                if (r < 0)
+                        return log_error_errno(r, "cannot write file contents from %s: %m", name);
+                off += want;
+        }
+        return 0;
+}
+
+int files_restore_flags_pos(const FileEntry *fe, int fd) {
+        int fl = fe->flags & (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME);
+        if (fcntl(fd, F_SETFL, fl) < 0)
+                return log_error_errno(-errno, "file %u: cannot set flags %#o: %m", fe->id, fl);
+        if (fe->pos && lseek(fd, fe->pos, SEEK_SET) < 0 && errno != ESPIPE)
+                return log_error_errno(-errno, "file %u: cannot seek to %llu: %m", fe->id,
+                                       (unsigned long long)fe->pos);
+        return 0;
+}
+
+int files_restore_open_all(struct restore_ctx *ctx) {
+        size_t n = ctx->files->n_files;
+        int r;
+
+        ctx->file_fds = xrealloc_array(NULL, n ? n : 1, sizeof(int));
+        for (size_t i = 0; i < n; i++)
+                ctx->file_fds[i] = -1;
+        for (size_t i = 0; i < n; i++) {
+                const FileEntry *fe = ctx->files->files[i];
+                const struct file_ops *ops = file_ops_for(fe->kind);
+                int fd = -1;
+                if (!ops || !ops->open)
+                        return log_error_errno(-ENOTSUP, "file %u has kind %d that this cryo cannot restore", fe->id,
+                                               fe->kind);
+                r = ops->open(ctx, fe, &fd);
+                if (r < 0)
+                        return r;
+                r = restore_ctx_move_high(ctx, fd);
+                if (r < 0)
+                        return r;
+                ctx->file_fds[i] = r;
+        }
+        return 0;
+}
+
+int files_restore_task_fds(struct restore_ctx *ctx, struct restore_task *t) {
+        Fdtable *fdt = t->fdt;
+        int r;
+
+        for (size_t i = 0; i < fdt->n_fds; i++) {
+                FdEntry *de = fdt->fds[i];
+                size_t idx;
+                if (!restore_ctx_file(ctx, de->file_id, &idx))
+                        return log_error_errno(-EBADMSG, "pid %d: fd %d names unknown file %u", t->pe->pid, de->fd,
+                                               de->file_id);
+                if (de->fd >= ctx->fd_base)
+                        return log_error_errno(-EBADMSG, "pid %d: fd %d collides with cryo's own fds", t->pe->pid,
+                                               de->fd);
+                if (dup3(ctx->file_fds[idx], de->fd, de->cloexec ? O_CLOEXEC : 0) < 0)
+                        return log_error_errno(-errno, "pid %d: cannot install fd %d: %m", t->pe->pid, de->fd);
+        }
+        for (size_t i = 0; i < fdt->n_fds; i++) {
+                FdEntry *de = fdt->fds[i];
+                size_t idx;
+                const FileEntry *fe = restore_ctx_file(ctx, de->file_id, &idx);
+                const struct file_ops *ops = file_ops_for(fe->kind);
+                if (ops && ops->post_fds) {
+                        r = ops->post_fds(ctx, fe, de->fd);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        /* close every low fd the task did not have */
+        for (int fd = 0; fd < ctx->fd_base; fd++) {
+                bool keep = false;
+                for (size_t i = 0; i < fdt->n_fds && !keep; i++)
+                        keep = fdt->fds[i]->fd == fd;
+                if (!keep)
+                        close(fd);
+        }
+        return 0;
+}
+
+int files_dump_finish(struct dump_ctx *ctx) {
+        return 0;
+}

@@ -1,0 +1,278 @@
+#define LOG_PREFIX "infect: "
+#include "infect/infect.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include "basic/kcompat.h"
+#include "basic/log.h"
+#include "basic/proc.h"
+#include "basic/util.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+int infect_wait(pid_t tid, int *ret_status) {
+        int st;
+        for (;;) {
+                pid_t p = waitpid(tid, &st, __WALL);
+                if (p < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                break;
+        }
+        *ret_status = st;
+        if (WIFEXITED(st) || WIFSIGNALED(st))
+                return -ESRCH;
+        return 0;
+}
+
+int infect_seize(pid_t tid, bool exitkill) {
+        int st, r;
+        long opts = PTRACE_O_TRACESYSGOOD | (exitkill ? PTRACE_O_EXITKILL : 0);
+        if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)opts) < 0)
+                return -errno;
+        if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0) {
+                r = -errno;
+                ptrace(PTRACE_DETACH, tid, NULL, NULL);
+                return r;
+        }
+        for (;;) {
+                r = infect_wait(tid, &st);
+                if (r < 0)
+                        return r;
+                if (WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP)
+                        return 0;
+                if (WIFSTOPPED(st)) {
+                        /* A signal-delivery-stop came first: re-inject the signal
+                         * and wait for our interrupt's stop. */
+                        int sig = WSTOPSIG(st);
+                        if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig) < 0)
+                                return -errno;
+                        continue;
+                }
+        }
+}
+
+int infect_detach(pid_t tid) {
+        if (ptrace(PTRACE_DETACH, tid, NULL, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+int infect_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len) {
+        struct iovec l = { buf, len }, rm = { (void *)addr, len };
+        ssize_t n = process_vm_readv(pid, &l, 1, &rm, 1, 0);
+        if (n < 0)
+                return -errno;
+        if ((size_t)n != len)
+                return -EFAULT;
+        return 0;
+}
+
+int infect_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len) {
+        struct iovec l = { (void *)buf, len }, rm = { (void *)addr, len };
+        ssize_t n = process_vm_writev(pid, &l, 1, &rm, 1, 0);
+        if (n >= 0 && (size_t)n == len)
+                return 0;
+        /* read-only pages: /proc/PID/mem writes with FOLL_FORCE */
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return pwrite_all(fd, buf, len, addr);
+}
+
+int infect_find_syscall_ip(pid_t pid, uint64_t *ret) {
+        struct proc_vmas vmas = { 0 };
+        char path[64];
+        int r, pass;
+
+        r = proc_read_smaps(pid, &vmas);
+        if (r < 0)
+                return r;
+        snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                proc_vmas_done(&vmas);
+                return -errno;
+        }
+        for (pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < vmas.n; i++) {
+                        struct proc_vma *v = &vmas.v[i];
+                        bool vdso = v->name && strcmp(v->name, "[vdso]") == 0;
+                        if (!(v->prot & PROT_EXEC) || (pass == 0) != vdso ||
+                            (v->name && strcmp(v->name, "[vsyscall]") == 0))
+                                continue;
+                        size_t len = MIN(v->end - v->start, (uint64_t)1 << 20);
+                        _cleanup_free_ uint8_t *buf = xzalloc(len);
+                        ssize_t n = pread(fd, buf, len, v->start);
+                        for (ssize_t k = 0; k + 1 < n; k++)
+                                if (arch_is_syscall_insn(buf + k)) {
+                                        *ret = v->start + k;
+                                        proc_vmas_done(&vmas);
+                                        return 0;
+                                }
+                }
+        proc_vmas_done(&vmas);
+        return -ENOENT;
+}
+
+int infect_prepare(struct infect_task *t, pid_t tid) {
+        uint64_t all = ~0ULL;
+        int r;
+
+        *t = (struct infect_task){ .tid = tid, .parked = true };
+        r = arch_get_regs(tid, &t->regs);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot read registers: %m", tid);
+        r = infect_find_syscall_ip(tid, &t->syscall_ip);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: no syscall instruction found to drive the task", tid);
+        if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(uint64_t), &t->orig_sigmask) < 0)
+                return log_error_errno(-errno, "pid %d: cannot read signal mask: %m", tid);
+        if (ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(uint64_t), &all) < 0)
+                return log_error_errno(-errno, "pid %d: cannot block signals: %m", tid);
+        t->sigmask_blocked = true;
+        return 0;
+}
+
+/* Resume with PTRACE_SYSCALL and wait for a syscall stop. */
+static int step_to_syscall_stop(pid_t tid) {
+        int st, r;
+        if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) < 0)
+                return -errno;
+        for (;;) {
+                r = infect_wait(tid, &st);
+                if (r < 0)
+                        return r;
+                if (WIFSTOPPED(st) && WSTOPSIG(st) == (SIGTRAP | 0x80))
+                        return 0;
+                if (WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP) {
+                        /* a group-stop or stray interrupt: keep going */
+                        if (ptrace(PTRACE_SYSCALL, tid, NULL, NULL) < 0)
+                                return -errno;
+                        continue;
+                }
+                if (WIFSTOPPED(st)) {
+                        /* Signals are blocked; only SIGKILL/SIGSTOP or a fault of
+                         * our own making (e.g. SIGSEGV from a bad syscall_ip) get here. */
+                        return log_error_errno(-EFAULT, "pid %d: unexpected signal %d while driving the task", tid,
+                                               WSTOPSIG(st));
+                }
+        }
+}
+
+int infect_syscall(struct infect_task *t, long nr, int64_t *ret, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+                   uint64_t a4, uint64_t a5) {
+        arch_regs_t regs = t->regs;
+        const uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
+        int r;
+
+        arch_regs_for_syscall(&regs, t->syscall_ip, nr, args);
+        r = arch_set_regs(t->tid, &regs);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot set registers: %m", t->tid);
+        t->parked = false;
+        r = step_to_syscall_stop(t->tid); /* entry */
+        if (r < 0)
+                return r;
+        r = step_to_syscall_stop(t->tid); /* exit */
+        if (r < 0)
+                return r;
+        r = arch_get_regs(t->tid, &regs);
+        if (r < 0)
+                return r;
+        *ret = arch_syscall_result(&regs);
+        log_debug("pid %d: syscall %ld = %lld", t->tid, nr, (long long)*ret);
+        return 0;
+}
+
+int infect_syscall_n(struct infect_task *t, long nr, int64_t *ret, int n, ...) {
+        uint64_t a[6] = { 0 };
+        va_list ap;
+        va_start(ap, n);
+        for (int i = 0; i < n && i < 6; i++)
+                a[i] = va_arg(ap, uint64_t);
+        va_end(ap);
+        return infect_syscall(t, nr, ret, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+int64_t infect_call(struct infect_task *t, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+                    uint64_t a5) {
+        int64_t ret;
+        int r = infect_syscall(t, nr, &ret, a0, a1, a2, a3, a4, a5);
+        if (r < 0)
+                return r;
+        if (ret < 0 && ret > -4096)
+                return ret;
+        return ret;
+}
+
+int infect_scratch_map(struct infect_task *t, size_t size, uint64_t hint) {
+        int64_t a = infect_call(t, __NR_mmap, hint, size, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | (hint ? MAP_FIXED_NOREPLACE : 0), (uint64_t)-1, 0);
+        if (a < 0 && a > -4096)
+                return log_error_errno((int)a, "pid %d: cannot map scratch memory: %m", t->tid);
+        if (hint && (uint64_t)a != hint)
+                return log_error_errno(-EEXIST, "pid %d: scratch memory landed at %llx, not %llx", t->tid,
+                                       (unsigned long long)a, (unsigned long long)hint);
+        t->scratch = a;
+        t->scratch_size = size;
+        return 0;
+}
+
+int infect_scratch_unmap(struct infect_task *t) {
+        if (!t->scratch)
+                return 0;
+        int64_t r = infect_call(t, __NR_munmap, t->scratch, t->scratch_size, 0, 0, 0, 0);
+        if (r < 0)
+                return log_error_errno((int)r, "pid %d: cannot unmap scratch memory: %m", t->tid);
+        t->scratch = 0;
+        return 0;
+}
+
+int infect_park(struct infect_task *t) {
+        int st, r;
+        if (t->parked)
+                return 0;
+        if (ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL) < 0)
+                return -errno;
+        if (ptrace(PTRACE_CONT, t->tid, NULL, NULL) < 0)
+                return -errno;
+        for (;;) {
+                r = infect_wait(t->tid, &st);
+                if (r < 0)
+                        return r;
+                if (WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP)
+                        break;
+                if (WIFSTOPPED(st))
+                        return log_error_errno(-EFAULT, "pid %d: unexpected stop %#x while parking", t->tid, st);
+        }
+        t->parked = true;
+        return 0;
+}
+
+int infect_finish(struct infect_task *t) {
+        int r = infect_park(t);
+        if (r < 0)
+                return r;
+        r = arch_set_regs(t->tid, &t->regs);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot restore registers: %m", t->tid);
+        if (t->sigmask_blocked) {
+                if (ptrace(PTRACE_SETSIGMASK, t->tid, (void *)sizeof(uint64_t), &t->orig_sigmask) < 0)
+                        return log_error_errno(-errno, "pid %d: cannot restore signal mask: %m", t->tid);
+                t->sigmask_blocked = false;
+        }
+        return 0;
+}

@@ -1,0 +1,62 @@
+#pragma once
+/* Driving a stopped task from outside: ptrace seize/interrupt, running single
+ * syscalls inside it, and a scratch mapping to pass memory arguments.
+ *
+ * A remote syscall points the task's registers at a `syscall` instruction
+ * already present in it (in the vDSO, or any executable mapping), resumes it
+ * with PTRACE_SYSCALL and reads the result at syscall-exit. All signals are
+ * blocked in the task while it is driven, so no signal is delivered or lost.
+ * Before the task's own (or final) registers are put back, the task is
+ * "parked" in a PTRACE_EVENT_STOP: that stop sits inside the kernel's signal
+ * path, so an interrupted syscall's -ERESTART* is handled exactly as if
+ * nothing had happened. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "arch/x86_64/arch.h"
+
+struct infect_task {
+        pid_t tid;
+        arch_regs_t regs;         /* registers at the last park, to return to */
+        uint64_t orig_sigmask;    /* mask to put back */
+        bool sigmask_blocked;
+        uint64_t syscall_ip;      /* address of a syscall instruction inside the task */
+        uint64_t scratch;         /* remote scratch mapping, 0 if none */
+        size_t scratch_size;
+        bool parked;              /* in a PTRACE_EVENT_STOP (vs syscall-exit-stop) */
+};
+
+/* Seize and stop one thread; on success it is in a PTRACE_EVENT_STOP.
+ * exitkill: the task dies if cryo dies (restore); a dump never sets it so
+ * the target survives whatever happens to cryo. */
+int infect_seize(pid_t tid, bool exitkill);
+/* Wait for tid to report a stop; returns the waitpid status. */
+int infect_wait(pid_t tid, int *ret_status);
+int infect_detach(pid_t tid);
+
+/* Prepare a seized task for remote syscalls (finds a syscall insn, blocks signals). */
+int infect_prepare(struct infect_task *t, pid_t tid);
+/* Run one syscall inside the task; ret gets the raw return (-errno on failure).
+ * Returns <0 only if the injection itself failed. */
+int infect_syscall(struct infect_task *t, long nr, int64_t *ret, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+                   uint64_t a4, uint64_t a5);
+#define infect_sys(t, ret, nr, ...) infect_syscall_n((t), (nr), (ret), __VA_ARGS__)
+int infect_syscall_n(struct infect_task *t, long nr, int64_t *ret, int n, ...);
+/* Same, but treat a negative syscall result as failure and return it. */
+int64_t infect_call(struct infect_task *t, long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+                    uint64_t a5);
+
+/* Map scratch memory (at hint if nonzero, MAP_FIXED_NOREPLACE) / unmap it. */
+int infect_scratch_map(struct infect_task *t, size_t size, uint64_t hint);
+int infect_scratch_unmap(struct infect_task *t);
+/* Put the task back in a PTRACE_EVENT_STOP so final registers can be set. */
+int infect_park(struct infect_task *t);
+/* Park, restore t->regs and the signal mask (the task continues as before when detached). */
+int infect_finish(struct infect_task *t);
+
+/* memory of another process */
+int infect_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len);
+int infect_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len);
+/* Find a `syscall` instruction in pid's executable mappings (vDSO first). */
+int infect_find_syscall_ip(pid_t pid, uint64_t *ret);
