@@ -207,6 +207,41 @@ struct pm_scan_arg {
 #define ERESTARTNOHAND 514
 #define ERESTART_RESTARTBLOCK 516
 
+/* sockets */
+#ifndef SO_PEEK_OFF
+#define SO_PEEK_OFF 42
+#endif
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SCM_SECURITY
+#define SCM_SECURITY 0x03
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+/* sk_shutdown bits as sock_diag reports them (UNIX_DIAG_SHUTDOWN) */
+#define CRYO_RCV_SHUTDOWN 1
+#define CRYO_SEND_SHUTDOWN 2
+
+/* eventfd */
+#ifndef EFD_SEMAPHORE
+#define EFD_SEMAPHORE 00000001
+#endif
+
+/* memfd */
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC 0x958458f6
+#endif
+
+/* The kernel's internal dev_t (as printed in fdinfo "sdev:") is
+ * MAJOR << 20 | MINOR, not the userspace (new_encode_dev) encoding. */
+#define KDEV_MAJOR(d) ((unsigned)((d) >> 20))
+#define KDEV_MINOR(d) ((unsigned)((d) & 0xfffff))
+
 /* userfaultfd features newer than linux 6.1 (kerndat reports them by name) */
 #ifndef UFFD_FEATURE_WP_UNPOPULATED
 #define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)

@@ -1,12 +1,18 @@
 #include "log.h"
 
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
 static int log_level = LOG_WARN;
 static FILE *log_file;
+static int file_level = -1;
+static bool stderr_off;
 static char first_error[2048];
 
 void log_setup(int level, const char *file) {
@@ -19,6 +25,10 @@ void log_setup(int level, const char *file) {
                 } else
                         fprintf(stderr, "cryo: cannot open log file '%s': %m\n", file);
         }
+}
+
+void log_setup_file_level(int level) {
+        file_level = level;
 }
 
 int log_get_level(void) {
@@ -59,7 +69,7 @@ int log_internal(int level, int err, const char *prefix, const char *fmt, ...) {
         char f2[1024], msg[2048];
         va_list ap;
 
-        if (level > log_level && !log_file && (level != LOG_ERR || first_error[0]))
+        if (level > log_level && level > file_level && (level != LOG_ERR || first_error[0]))
                 goto out;
         expand_m(f2, sizeof(f2), fmt, e);
         va_start(ap, fmt);
@@ -69,9 +79,9 @@ int log_internal(int level, int err, const char *prefix, const char *fmt, ...) {
                 snprintf(first_error, sizeof(first_error), "%s", msg);
         /* Errors are reported once by the CLI (log_first_error()); echo them
          * here only in verbose mode so a failure prints exactly one line. */
-        if (level <= log_level && (level != LOG_ERR || log_level >= LOG_INFO))
+        if (!stderr_off && level <= log_level && (level != LOG_ERR || log_level >= LOG_INFO))
                 fprintf(stderr, "cryo: %s%s\n", level <= LOG_ERR ? "" : prefix, msg);
-        if (log_file) {
+        if (log_file && level <= MAX(file_level, log_level)) {
                 struct timespec ts;
                 clock_gettime(CLOCK_MONOTONIC, &ts);
                 fprintf(log_file, "(%5ld.%06ld) %d %s%s\n", (long)ts.tv_sec, ts.tv_nsec / 1000, (int)getpid(),
@@ -80,4 +90,25 @@ int log_internal(int level, int err, const char *prefix, const char *fmt, ...) {
 out:
         errno = saved;
         return err ? -err : -EIO;
+}
+
+int log_relocate(int min_fd) {
+        if (!log_file || fileno(log_file) >= min_fd)
+                return 0;
+        int nfd = fcntl(fileno(log_file), F_DUPFD_CLOEXEC, min_fd);
+        if (nfd < 0)
+                return -errno;
+        FILE *f = fdopen(nfd, "a");
+        if (!f) {
+                close(nfd);
+                return -errno;
+        }
+        setvbuf(f, NULL, _IOLBF, 0);
+        fclose(log_file);
+        log_file = f;
+        return 0;
+}
+
+void log_disable_stderr(void) {
+        stderr_off = true;
 }

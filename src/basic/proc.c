@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 
@@ -25,8 +26,14 @@ static bool is_vma_header(const char *line) {
         return *p == '-';
 }
 
-static int parse_vma_line(const char *line, struct proc_vma *v) {
+static int parse_vma_line(const char *full, struct proc_vma *v) {
         unsigned long long s, e, off, ino;
+        char line[PATH_MAX + 128];
+        size_t ll = strcspn(full, "\n");
+        if (ll >= sizeof(line))
+                return -EINVAL;
+        memcpy(line, full, ll);
+        line[ll] = 0;
         unsigned maj, min;
         char perms[8];
         int n = 0;
@@ -404,25 +411,28 @@ int proc_parse_timers(const char *text, struct proc_timer **ret, size_t *ret_n) 
         for (const char *line = text; line && *line;) {
                 int a, b;
                 unsigned long long v;
-                char notify[16];
+                char notify[16], kind[4];
                 if (sscanf(line, "ID: %d", &a) == 1) {
                         cur = ARRAY_PUSH(t, n, cap);
                         *cur = (struct proc_timer){ .id = a };
                 } else if (cur && sscanf(line, "signal: %d/%llx", &a, &v) == 2) {
                         cur->signo = a;
                         cur->sigev_value = v;
-                } else if (cur && sscanf(line, "notify: %15[^/]/%*[a-z].%d", notify, &b) == 2) {
+                } else if (cur && sscanf(line, "notify: %15[^/]/%3[a-z].%d", notify, kind, &b) == 3) {
+                        /* "signal|none|thread" / "pid|tid" . number */
                         cur->notify_tid = b;
-                        if (strcmp(notify, "thread") == 0)
-                                cur->notify = 4; /* SIGEV_THREAD_ID */
-                        else if (strcmp(notify, "signal") == 0)
+                        if (strcmp(notify, "signal") == 0)
                                 cur->notify = 0; /* SIGEV_SIGNAL */
                         else if (strcmp(notify, "none") == 0)
                                 cur->notify = 1; /* SIGEV_NONE */
+                        else if (strcmp(notify, "thread") == 0)
+                                cur->notify = 2; /* SIGEV_THREAD */
                         else {
                                 free(t);
                                 return -EINVAL;
                         }
+                        if (strcmp(kind, "tid") == 0)
+                                cur->notify |= 4; /* SIGEV_THREAD_ID */
                 } else if (cur && sscanf(line, "ClockID: %d", &a) == 1)
                         cur->clock_id = a;
                 line = strchr(line, '\n');

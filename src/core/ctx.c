@@ -59,3 +59,11 @@ const char *restore_ctx_inherit(const struct restore_ctx *ctx, const char *key, 
                 }
         return NULL;
 }
+
+void restore_ctx_close_stash(struct restore_ctx *ctx) {
+        for (size_t i = 0; i < ctx->nstash; i++)
+                if (ctx->stash[i].fd >= 0) {
+                        close(ctx->stash[i].fd);
+                        ctx->stash[i].fd = -1;
+                }
+}

@@ -116,4 +116,6 @@ const FileEntry *restore_ctx_file(const struct restore_ctx *ctx, uint32_t id, si
 int restore_ctx_move_high(struct restore_ctx *ctx, int fd);
 int restore_ctx_stash_fd(struct restore_ctx *ctx, uint64_t key, int fd);
 int restore_ctx_take_fd(struct restore_ctx *ctx, uint64_t key); /* -ENOENT if none */
+/* Close every stashed fd (after the tree has inherited what it needs). */
+void restore_ctx_close_stash(struct restore_ctx *ctx);
 const char *restore_ctx_inherit(const struct restore_ctx *ctx, const char *key, int *ret_fd);

@@ -1,1 +1,443 @@
-/* stub */
+/* The dump driver: freeze the tree, collect every task, write the images,
+ * then kill the tree or let it go. Any failure resumes every task exactly
+ * as it was (registers, signal mask, no scratch mapping left) and detaches.
+ *
+ * Order: seize the root, then its children (read from the stopped parent's
+ * /proc/PID/task/TID/children, so the list cannot change under us), depth
+ * first -- the whole tree is stopped before anything is collected. Then per
+ * task: refusals (threads, zombies, namespaces, seccomp, sessions), VMAs
+ * (before cryo maps its scratch page into the task), remote calls for the
+ * kernel state, pages, fds. Images are written last, the inventory after
+ * everything else, so a directory without inventory.img is not a
+ * checkpoint. */
+#define LOG_PREFIX "dump: "
+#include "core/dump.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "arch/x86_64/arch.h"
+#include "basic/kcompat.h"
+#include "basic/log.h"
+#include "basic/proc.h"
+#include "basic/util.h"
+#include "config.h"
+#include "core/res/files.h"
+#include "core/res/task.h"
+#include "image/image.h"
+
+static struct dump_task *task_add(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
+        struct dump_task *t = ARRAY_PUSH(ctx->tasks, ctx->ntasks, ctx->ctasks);
+        *t = (struct dump_task){ .pid = pid, .ppid = ppid };
+        return t;
+}
+
+static int seize_tree(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
+        struct proc_stat ps;
+        _cleanup_free_ pid_t *kids = NULL;
+        size_t nkids = 0;
+        int r;
+
+        r = proc_read_stat(pid, 0, &ps);
+        if (r == -ENOENT)
+                return log_error_errno(-ESRCH, "no process with pid %d", pid);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot read its state: %m", pid);
+        if (ps.state == 'Z')
+                return log_error_errno(-ENOTSUP, "pid %d is a zombie, not supported yet", pid);
+        if (ps.state == 'T')
+                return log_error_errno(-ENOTSUP, "pid %d is stopped (SIGSTOP), not supported yet", pid);
+        if (ps.state == 't')
+                return log_error_errno(-EBUSY, "pid %d is being traced by another process", pid);
+
+        size_t idx = ctx->ntasks;
+        struct dump_task *t = task_add(ctx, pid, ppid);
+        t->pgid = ps.pgrp;
+        t->sid = ps.session;
+        r = infect_seize(pid, false);
+        if (r < 0) {
+                if (r == -EPERM) {
+                        struct proc_status st;
+                        if (proc_read_status(pid, 0, &st) == 0 && st.tracer_pid) {
+                                proc_status_done(&st);
+                                return log_error_errno(-EBUSY, "pid %d is being traced by pid %d", pid, st.tracer_pid);
+                        }
+                }
+                return log_error_errno(r, "cannot seize pid %d: %m", pid);
+        }
+        ctx->tasks[idx].seized = true;
+
+        /* the task is stopped now: its children cannot change */
+        _cleanup_free_ pid_t *tids = NULL;
+        size_t ntids = 0;
+        r = proc_list_tasks(pid, &tids, &ntids);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot list threads: %m", pid);
+        for (size_t k = 0; k < ntids; k++) {
+                free(kids);
+                kids = NULL;
+                r = proc_list_children(pid, tids[k], &kids, &nkids);
+                if (r < 0)
+                        return log_error_errno(r, "pid %d: cannot list children: %m", pid);
+                for (size_t i = 0; i < nkids; i++) {
+                        r = seize_tree(ctx, kids[i], pid);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static bool in_tree(struct dump_ctx *ctx, pid_t pid) {
+        for (size_t i = 0; i < ctx->ntasks; i++)
+                if (ctx->tasks[i].pid == pid)
+                        return true;
+        return false;
+}
+
+static int check_task(struct dump_ctx *ctx, struct dump_task *t) {
+        static const char *const nss[] = { "mnt", "pid", "net", "ipc", "uts", "user", "cgroup", "time" };
+        struct dump_task *root = &ctx->tasks[0];
+        struct proc_status st;
+        int r;
+
+        r = proc_read_status(t->pid, 0, &st);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot read status: %m", t->pid);
+        int threads = st.threads, seccomp = st.seccomp;
+        proc_status_done(&st);
+        if (threads > 1)
+                return log_error_errno(-ENOTSUP, "pid %d has %d threads, multithreaded processes are not supported yet",
+                                       t->pid, threads);
+        if (seccomp)
+                return log_error_errno(-ENOTSUP, "pid %d has a seccomp filter (mode %d), not supported yet", t->pid,
+                                       seccomp);
+        for (size_t i = 0; i < ARRAY_SIZE(nss); i++) {
+                char a[64], b[64];
+                struct stat sa, sb;
+                snprintf(a, sizeof(a), "/proc/%d/ns/%s", t->pid, nss[i]);
+                snprintf(b, sizeof(b), "/proc/self/ns/%s", nss[i]);
+                if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
+                        continue;
+                if (sa.st_ino != sb.st_ino)
+                        return log_error_errno(-ENOTSUP, "pid %d lives in another %s namespace than cryo, not supported yet",
+                                               t->pid, nss[i]);
+        }
+        if (t == root) {
+                if (t->sid != t->pid && !ctx->opts.shell_job)
+                        return log_error_errno(-ENOTSUP, "pid %d: its session %d is outside the tree; use --shell-job (-j) or start it with setsid",
+                                               t->pid, t->sid);
+                if (t->pgid != t->pid && !ctx->opts.shell_job)
+                        return log_error_errno(-ENOTSUP, "pid %d: its process group %d is outside the tree; use --shell-job (-j)",
+                                               t->pid, t->pgid);
+                if (t->sid != t->pid && in_tree(ctx, t->sid))
+                        return log_error_errno(-EINVAL, "pid %d: bad session", t->pid);
+        } else {
+                if (t->sid != root->sid)
+                        return log_error_errno(-ENOTSUP, "pid %d has its own session %d, not supported yet", t->pid,
+                                               t->sid);
+                if (t->pgid != root->pgid)
+                        return log_error_errno(-ENOTSUP, "pid %d has its own process group %d, not supported yet",
+                                               t->pid, t->pgid);
+        }
+        return 0;
+}
+
+static int dump_thread_core(struct dump_ctx *ctx, struct dump_task *t) {
+        const arch_regs_t *g = &t->inf.regs;
+        ThreadCore *tc = xzalloc(sizeof(*tc));
+        thread_core__init(tc);
+        t->core->threads = xzalloc(sizeof(ThreadCore *));
+        t->core->threads[0] = tc;
+        t->core->n_threads = 1;
+        tc->tid = t->pid;
+
+        UserRegsX86 *r = xzalloc(sizeof(*r));
+        user_regs_x86__init(r);
+        r->r15 = g->r15, r->r14 = g->r14, r->r13 = g->r13, r->r12 = g->r12, r->bp = g->rbp, r->bx = g->rbx;
+        r->r11 = g->r11, r->r10 = g->r10, r->r9 = g->r9, r->r8 = g->r8, r->ax = g->rax, r->cx = g->rcx;
+        r->dx = g->rdx, r->si = g->rsi, r->di = g->rdi, r->orig_ax = g->orig_rax, r->ip = g->rip, r->cs = g->cs;
+        r->flags = g->eflags, r->sp = g->rsp, r->ss = g->ss, r->fs_base = g->fs_base, r->gs_base = g->gs_base;
+        r->ds = g->ds, r->es = g->es, r->fs = g->fs, r->gs = g->gs;
+        tc->regs = r;
+
+        void *xs;
+        size_t xl;
+        int e = arch_get_xstate(t->pid, &xs, &xl);
+        if (e < 0)
+                return log_error_errno(e, "pid %d: cannot read the FPU/XSAVE state: %m", t->pid);
+        tc->xsave.data = xs;
+        tc->xsave.len = xl;
+
+        e = thread_dump_misc(ctx, t, tc);
+        if (e < 0)
+                return e;
+        return creds_dump(ctx, t, tc);
+}
+
+static int dump_task_state(struct dump_ctx *ctx, struct dump_task *t) {
+        int r;
+
+        t->core = xzalloc(sizeof(*t->core));
+        task_core__init(t->core);
+        t->core->pid = t->pid;
+
+        r = mm_dump_vmas(ctx, t); /* before the scratch mapping exists */
+        if (r < 0)
+                return r;
+        r = infect_prepare(&t->inf, t->pid);
+        if (r < 0)
+                return r;
+        t->prepared = true;
+        r = infect_scratch_map(&t->inf, SCRATCH_SIZE, 0);
+        if (r < 0)
+                return r;
+        int64_t brk = infect_call(&t->inf, __NR_brk, 0, 0, 0, 0, 0, 0);
+        if (brk < 0)
+                return log_error_errno((int)brk, "pid %d: cannot read brk: %m", t->pid);
+        t->mm->brk = brk;
+
+        r = dump_thread_core(ctx, t);
+        if (r < 0)
+                return r;
+        r = signals_dump(ctx, t);
+        if (r < 0)
+                return r;
+        r = timers_dump(ctx, t);
+        if (r < 0)
+                return r;
+        r = task_dump_misc(ctx, t);
+        if (r < 0)
+                return r;
+        r = mm_dump_pages(ctx, t);
+        if (r < 0)
+                return r;
+        return files_dump_task(ctx, t);
+}
+
+static int write_images(struct dump_ctx *ctx) {
+        char name[64];
+        int r;
+
+        Pstree ps = PSTREE__INIT;
+        ps.tasks = xzalloc(ctx->ntasks * sizeof(PstreeEntry *));
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                struct dump_task *t = &ctx->tasks[i];
+                PstreeEntry *e = xzalloc(sizeof(*e));
+                pstree_entry__init(e);
+                e->pid = t->pid;
+                e->ppid = i == 0 ? 0 : t->ppid;
+                e->pgid = t->pgid;
+                e->sid = t->sid;
+                e->n_threads = 1;
+                e->threads = xzalloc(sizeof(uint32_t));
+                e->threads[0] = t->pid;
+                ps.tasks[ps.n_tasks++] = e;
+        }
+        r = img_write_msg(ctx->dirfd, "pstree.img", IMG_PSTREE, ctx->ckpt_id, &ps.base);
+        for (size_t i = 0; i < ps.n_tasks; i++) {
+                free(ps.tasks[i]->threads);
+                free(ps.tasks[i]);
+        }
+        free(ps.tasks);
+        if (r < 0)
+                return r;
+
+        Files fl = FILES__INIT;
+        fl.n_files = ctx->nfiles;
+        fl.files = ctx->files;
+        fl.n_pipe_data = ctx->npipe_data;
+        fl.pipe_data = ctx->pipe_data;
+        r = img_write_msg(ctx->dirfd, "files.img", IMG_FILES, ctx->ckpt_id, &fl.base);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                struct dump_task *t = &ctx->tasks[i];
+                snprintf(name, sizeof(name), "core-%d.img", t->pid);
+                r = img_write_msg(ctx->dirfd, name, IMG_CORE, ctx->ckpt_id, &t->core->base);
+                if (r < 0)
+                        return r;
+                snprintf(name, sizeof(name), "mm-%d.img", t->pid);
+                r = img_write_msg(ctx->dirfd, name, IMG_MM, ctx->ckpt_id, &t->mm->base);
+                if (r < 0)
+                        return r;
+                snprintf(name, sizeof(name), "pagemap-%d.img", t->pid);
+                r = img_write_msg(ctx->dirfd, name, IMG_PAGEMAP, ctx->ckpt_id, &t->pagemap->base);
+                if (r < 0)
+                        return r;
+                snprintf(name, sizeof(name), "fds-%d.img", t->pid);
+                r = img_write_msg(ctx->dirfd, name, IMG_FDS, ctx->ckpt_id, &t->fdt->base);
+                if (r < 0)
+                        return r;
+        }
+
+        InventoryEntry inv = INVENTORY_ENTRY__INIT;
+        struct utsname u;
+        uint64_t xcr0 = 0;
+        uint32_t xsize = 0;
+        char host[256] = "";
+        uname(&u);
+        gethostname(host, sizeof(host) - 1);
+        arch_xfeatures(&xcr0, &xsize);
+        inv.img_version = IMG_VERSION;
+        inv.tool_version = (char *)CRYO_VERSION;
+        inv.kernel_release = u.release;
+        inv.root_pid = ctx->tasks[0].pid;
+        inv.shell_job = ctx->opts.shell_job;
+        inv.xfeatures = xcr0;
+        inv.xsave_size = xsize;
+        inv.created_unix = time(NULL);
+        inv.page_size = 4096;
+        inv.leave_running = ctx->opts.leave_running;
+        inv.ntasks = ctx->ntasks;
+        inv.pages_total = ctx->pages_total;
+        inv.hostname = host;
+        /* every file is on disk before the inventory says the checkpoint exists */
+        if (fsync(ctx->dirfd) < 0 && errno != EINVAL)
+                return log_error_errno(-errno, "cannot sync %s: %m", ctx->opts.dir);
+        return img_write_msg(ctx->dirfd, "inventory.img", IMG_INVENTORY, ctx->ckpt_id, &inv.base);
+}
+
+static void resume_all(struct dump_ctx *ctx) {
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                struct dump_task *t = &ctx->tasks[i];
+                if (!t->seized)
+                        continue;
+                if (t->prepared) {
+                        int r = infect_scratch_unmap(&t->inf);
+                        if (r >= 0)
+                                r = infect_finish(&t->inf);
+                        if (r < 0)
+                                log_warn("pid %d: could not put the task back cleanly: %d", t->pid, r);
+                }
+                if (infect_detach(t->pid) < 0)
+                        log_warn("pid %d: cannot detach: %m", t->pid);
+                t->seized = false;
+        }
+}
+
+static void kill_all(struct dump_ctx *ctx) {
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                struct dump_task *t = &ctx->tasks[i];
+                if (t->seized)
+                        kill(t->pid, SIGKILL);
+        }
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                struct dump_task *t = &ctx->tasks[i];
+                if (t->seized) {
+                        infect_detach(t->pid);
+                        t->seized = false;
+                }
+        }
+}
+
+static void dump_ctx_done(struct dump_ctx *ctx) {
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                struct dump_task *t = &ctx->tasks[i];
+                if (t->core)
+                        task_core__free_unpacked(t->core, NULL);
+                if (t->mm)
+                        mm_entry__free_unpacked(t->mm, NULL);
+                if (t->pagemap)
+                        pagemap__free_unpacked(t->pagemap, NULL);
+                if (t->fdt)
+                        fdtable__free_unpacked(t->fdt, NULL);
+        }
+        for (size_t i = 0; i < ctx->nfiles; i++)
+                file_entry__free_unpacked(ctx->files[i], NULL);
+        for (size_t i = 0; i < ctx->npipe_data; i++)
+                pipe_data_entry__free_unpacked(ctx->pipe_data[i], NULL);
+        free(ctx->files);
+        free(ctx->pipe_data);
+        free(ctx->keys);
+        free(ctx->tasks);
+        safe_close(ctx->dirfd);
+}
+
+static int open_dir(const char *dir, int *ret) {
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "cannot create the images directory '%s': %m", dir);
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(-errno, "cannot open the images directory '%s': %m", dir);
+        /* probe writability now, before the tree is frozen */
+        int p = openat(fd, ".cryo-probe", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (p < 0) {
+                int r = log_error_errno(-errno, "cannot write to the images directory '%s': %m", dir);
+                close(fd);
+                return r;
+        }
+        close(p);
+        unlinkat(fd, ".cryo-probe", 0);
+        unlinkat(fd, "inventory.img", 0); /* an old checkpoint here is no longer valid */
+        *ret = fd;
+        return 0;
+}
+
+int cryo_dump(const struct dump_opts *opts) {
+        struct dump_ctx ctx = { .opts = *opts, .dirfd = -EBADF };
+        int r;
+
+        if (opts->pid == getpid() || opts->pid == 1)
+                return log_error_errno(-EINVAL, "cannot checkpoint pid %d (cryo itself or init)", opts->pid);
+        if (kill(opts->pid, 0) < 0 && errno == ESRCH)
+                return log_error_errno(-ESRCH, "no process with pid %d", opts->pid);
+        /* never freeze an ancestor of cryo: it would wait on us */
+        for (pid_t p = getppid(); p > 1;) {
+                struct proc_stat ps;
+                if (p == opts->pid)
+                        return log_error_errno(-EINVAL, "pid %d is an ancestor of cryo itself", opts->pid);
+                if (proc_read_stat(p, 0, &ps) < 0)
+                        break;
+                p = ps.ppid;
+        }
+        r = open_dir(opts->dir, &ctx.dirfd);
+        if (r < 0)
+                return r;
+        if (getrandom(&ctx.ckpt_id, sizeof(ctx.ckpt_id), 0) != sizeof(ctx.ckpt_id))
+                ctx.ckpt_id = ((uint64_t)time(NULL) << 20) ^ getpid();
+
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = seize_tree(&ctx, opts->pid, 0);
+        if (r < 0)
+                goto fail;
+        log_info("froze %zu task(s)", ctx.ntasks);
+        for (size_t i = 0; i < ctx.ntasks; i++) {
+                r = check_task(&ctx, &ctx.tasks[i]);
+                if (r < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < ctx.ntasks; i++) {
+                r = dump_task_state(&ctx, &ctx.tasks[i]);
+                if (r < 0)
+                        goto fail;
+        }
+        r = files_dump_finish(&ctx);
+        if (r < 0)
+                goto fail;
+        r = write_images(&ctx);
+        if (r < 0)
+                goto fail;
+        if (opts->leave_running)
+                resume_all(&ctx);
+        else
+                kill_all(&ctx);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        log_info("dumped %zu task(s), %llu pages; frozen for %.3f s", ctx.ntasks, (unsigned long long)ctx.pages_total,
+                 (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+        dump_ctx_done(&ctx);
+        return 0;
+fail:
+        resume_all(&ctx);
+        unlinkat(ctx.dirfd, "inventory.img", 0);
+        dump_ctx_done(&ctx);
+        return r;
+}

@@ -1,1 +1,487 @@
-/* stub */
+/* The restore driver.
+ *
+ * 1. Read and verify every image (checksums, versions, checkpoint id, the
+ *    files behind mappings, CPU features, free PIDs) -- nothing is created
+ *    before all of it passed.
+ * 2. Open every file the tree had, in cryo, at fd numbers above any the tree
+ *    uses (files.c).
+ * 3. Fork the tree with clone3(set_tid): each new process runs cryo code that
+ *    sets its session/group, forks its own children, installs its fds and
+ *    sets the state it can set on itself (signals, timers, cwd ...), then
+ *    reports ready and waits.
+ * 4. cryo seizes each process and replaces its address space and the rest by
+ *    remote syscalls (mm.c, task.c, creds.c), then puts back the registers,
+ *    XSAVE state and signal mask while the task sits in a PTRACE_EVENT_STOP.
+ * 5. All tasks are detached together. On any failure every process created
+ *    so far is killed and reaped. */
+#define LOG_PREFIX "restore: "
+#include "core/restore.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "arch/x86_64/arch.h"
+#include "basic/kcompat.h"
+#include "basic/log.h"
+#include "basic/proc.h"
+#include "basic/util.h"
+#include "core/res/files.h"
+#include "core/res/task.h"
+#include "image/image.h"
+
+struct ready_msg {
+        int32_t pid;
+        int32_t err;
+        char text[504];
+};
+
+static int read_task_images(struct restore_ctx *ctx, struct restore_task *t) {
+        char name[64];
+        pid_t pid = t->pe->pid;
+        int r;
+
+        snprintf(name, sizeof(name), "core-%d.img", pid);
+        r = img_read_msg(ctx->dirfd, name, IMG_CORE, ctx->ckpt_id, &task_core__descriptor, (ProtobufCMessage **)&t->core,
+                         NULL);
+        if (r < 0)
+                return r;
+        snprintf(name, sizeof(name), "mm-%d.img", pid);
+        r = img_read_msg(ctx->dirfd, name, IMG_MM, ctx->ckpt_id, &mm_entry__descriptor, (ProtobufCMessage **)&t->mm,
+                         NULL);
+        if (r < 0)
+                return r;
+        snprintf(name, sizeof(name), "pagemap-%d.img", pid);
+        r = img_read_msg(ctx->dirfd, name, IMG_PAGEMAP, ctx->ckpt_id, &pagemap__descriptor,
+                         (ProtobufCMessage **)&t->pagemap, NULL);
+        if (r < 0)
+                return r;
+        snprintf(name, sizeof(name), "fds-%d.img", pid);
+        r = img_read_msg(ctx->dirfd, name, IMG_FDS, ctx->ckpt_id, &fdtable__descriptor, (ProtobufCMessage **)&t->fdt,
+                         NULL);
+        if (r < 0)
+                return r;
+        snprintf(name, sizeof(name), "pages-%d.img", pid);
+        uint64_t len;
+        r = img_raw_open(ctx->dirfd, name, IMG_PAGES, ctx->ckpt_id, &t->pages_fd, &len);
+        if (r < 0)
+                return r;
+        if (len != t->pagemap->nr_pages * 4096ULL)
+                return log_error_errno(-EBADMSG, "image '%s' holds %llu bytes but pagemap-%d.img lists %llu pages", name,
+                                       (unsigned long long)len, pid, (unsigned long long)t->pagemap->nr_pages);
+        if (t->core->pid != (uint32_t)pid || t->core->n_threads != 1 || !t->core->threads[0]->regs)
+                return log_error_errno(-EBADMSG, "core-%d.img does not describe pid %d", pid, pid);
+        return 0;
+}
+
+static int check_cpu(struct restore_ctx *ctx, struct restore_task *t) {
+        uint64_t xcr0;
+        uint32_t size;
+        if (arch_xfeatures(&xcr0, &size) < 0)
+                return 0;
+        for (size_t i = 0; i < t->core->n_threads; i++) {
+                ThreadCore *tc = t->core->threads[i];
+                uint64_t need = arch_xsave_features(tc->xsave.data, tc->xsave.len);
+                if (need & ~xcr0)
+                        return log_error_errno(-ENOTSUP, "pid %d uses CPU state features %#llx that this CPU lacks (it has %#llx)",
+                                               tc->tid, (unsigned long long)need, (unsigned long long)xcr0);
+        }
+        return 0;
+}
+
+/* A pid still held by a zombie is freed as soon as its parent reaps it:
+ * wait a little for that; a live process holding it is an error. */
+static int check_pid_free(pid_t pid, struct timespec *deadline) {
+        for (;;) {
+                struct proc_stat ps;
+                int r = proc_read_stat(pid, 0, &ps);
+                if (r == -ENOENT || r == -ESRCH)
+                        return 0;
+                if (r < 0)
+                        return 0;
+                struct timespec now;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (ps.state != 'Z' && ps.state != 'X')
+                        return log_error_errno(-EEXIST, "pid %d is already in use by '%s'; cannot restore it", pid,
+                                               ps.comm);
+                if (now.tv_sec > deadline->tv_sec ||
+                    (now.tv_sec == deadline->tv_sec && now.tv_nsec > deadline->tv_nsec))
+                        return log_error_errno(-EEXIST, "pid %d is still held by an unreaped zombie; cannot restore it",
+                                               pid);
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+}
+
+static int read_images(struct restore_ctx *ctx) {
+        int r;
+
+        r = img_read_msg(ctx->dirfd, "inventory.img", IMG_INVENTORY, 0, &inventory_entry__descriptor,
+                         (ProtobufCMessage **)&ctx->inv, &ctx->ckpt_id);
+        if (r == -ENOENT)
+                return log_error_errno(r, "'%s' holds no checkpoint (no inventory.img)", ctx->opts.dir);
+        if (r < 0)
+                return r;
+        if (ctx->inv->img_version != IMG_VERSION)
+                return log_error_errno(-EPROTO, "checkpoint format version %u is not supported", ctx->inv->img_version);
+        if (ctx->inv->shell_job && !ctx->opts.shell_job)
+                return log_error_errno(-EINVAL, "this checkpoint was taken with --shell-job: restore it with --shell-job (-j)");
+        r = img_read_msg(ctx->dirfd, "pstree.img", IMG_PSTREE, ctx->ckpt_id, &pstree__descriptor,
+                         (ProtobufCMessage **)&ctx->pstree, NULL);
+        if (r < 0)
+                return r;
+        r = img_read_msg(ctx->dirfd, "files.img", IMG_FILES, ctx->ckpt_id, &files__descriptor,
+                         (ProtobufCMessage **)&ctx->files, NULL);
+        if (r < 0)
+                return r;
+        if (ctx->pstree->n_tasks == 0 || ctx->pstree->n_tasks != ctx->inv->ntasks ||
+            ctx->pstree->tasks[0]->pid != ctx->inv->root_pid)
+                return log_error_errno(-EBADMSG, "pstree.img does not match inventory.img");
+        ctx->ntasks = ctx->pstree->n_tasks;
+        ctx->tasks = xzalloc(ctx->ntasks * sizeof(*ctx->tasks));
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                struct restore_task *t = &ctx->tasks[i];
+                t->pe = ctx->pstree->tasks[i];
+                t->pages_fd = -1;
+                if (t->pe->pid <= 1)
+                        return log_error_errno(-EBADMSG, "pstree.img has an invalid pid %u", t->pe->pid);
+                for (size_t j = 0; j < i; j++)
+                        if (ctx->tasks[j].pe->pid == t->pe->pid)
+                                return log_error_errno(-EBADMSG, "pstree.img lists pid %u twice", t->pe->pid);
+                if (i > 0) {
+                        bool parent_before = false;
+                        for (size_t j = 0; j < i; j++)
+                                parent_before |= ctx->tasks[j].pe->pid == t->pe->ppid;
+                        if (!parent_before)
+                                return log_error_errno(-EBADMSG, "pstree.img: parent of pid %u is missing", t->pe->pid);
+                }
+                r = read_task_images(ctx, t);
+                if (r < 0)
+                        return r;
+                r = mm_restore_check(ctx, t);
+                if (r < 0)
+                        return r;
+                r = check_cpu(ctx, t);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ------------------------------------------------------------- in the child */
+
+static void child_report(struct restore_ctx *ctx, int err) {
+        struct ready_msg m = { .pid = getpid(), .err = err };
+        if (err) {
+                const char *e = log_first_error();
+                snprintf(m.text, sizeof(m.text), "%s", e ? e : "restore of a process failed");
+        }
+        if (write(ctx->ready_pipe[1], &m, sizeof(m)) < 0)
+                _exit(1);
+}
+
+static pid_t clone_with_pid(pid_t pid, int exit_signal) {
+        uint64_t tid = pid;
+        struct cryo_clone_args a = { .exit_signal = exit_signal, .set_tid = (uintptr_t)&tid, .set_tid_size = 1 };
+        return syscall(__NR_clone3, &a, sizeof(a));
+}
+
+static void child_run(struct restore_ctx *ctx, size_t idx) __attribute__((noreturn));
+
+static int child_setup(struct restore_ctx *ctx, size_t idx) {
+        struct restore_task *t = &ctx->tasks[idx];
+        pid_t pid = t->pe->pid;
+        sigset_t all;
+        int r;
+
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        if (getpid() != pid)
+                return log_error_errno(-EINVAL, "got pid %d instead of %d", getpid(), pid);
+        if (t->pe->sid == (uint32_t)pid) {
+                if (setsid() < 0)
+                        return log_error_errno(-errno, "pid %d: setsid: %m", pid);
+        } else if (t->pe->pgid == (uint32_t)pid) {
+                if (setpgid(0, 0) < 0)
+                        return log_error_errno(-errno, "pid %d: setpgid: %m", pid);
+        }
+        for (size_t i = idx + 1; i < ctx->ntasks; i++) {
+                struct restore_task *c = &ctx->tasks[i];
+                if (c->pe->ppid != (uint32_t)pid)
+                        continue;
+                pid_t k = clone_with_pid(c->pe->pid, c->core->exit_signal);
+                if (k < 0)
+                        return log_error_errno(-errno, "cannot create pid %d%s: %m", c->pe->pid,
+                                               errno == EEXIST ? " (the pid is taken)" : "");
+                if (k == 0)
+                        child_run(ctx, i);
+        }
+        log_disable_stderr();
+        r = files_restore_task_fds(ctx, t);
+        if (r < 0)
+                return r;
+        r = signals_restore_child(ctx, t);
+        if (r < 0)
+                return r;
+        r = timers_restore_child(ctx, t);
+        if (r < 0)
+                return r;
+        r = task_restore_child(ctx, t);
+        if (r < 0)
+                return r;
+        return 0;
+}
+
+static void child_run(struct restore_ctx *ctx, size_t idx) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        int r = child_setup(ctx, idx);
+        child_report(ctx, r < 0 ? r : 0);
+        if (r < 0)
+                _exit(1);
+        /* cryo takes over from here (ptrace) */
+        for (;;)
+                syscall(__NR_pause);
+}
+
+/* ------------------------------------------------------------ in cryo */
+
+static int wait_ready(struct restore_ctx *ctx) {
+        size_t got = 0;
+        while (got < ctx->ntasks) {
+                struct pollfd p = { .fd = ctx->ready_pipe[0], .events = POLLIN };
+                int n = poll(&p, 1, 30000);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return log_error_errno(-ETIMEDOUT, "restored processes did not get ready in time");
+                struct ready_msg m;
+                int r = read_all(ctx->ready_pipe[0], &m, sizeof(m));
+                if (r < 0)
+                        return log_error_errno(r, "lost contact with restored processes: %m");
+                if (m.err) {
+                        m.text[sizeof(m.text) - 1] = 0;
+                        return log_error_errno(m.err, "%s", m.text);
+                }
+                for (size_t i = 0; i < ctx->ntasks; i++)
+                        if (ctx->tasks[i].pe->pid == (uint32_t)m.pid)
+                                ctx->tasks[i].created = true;
+                got++;
+        }
+        return 0;
+}
+
+static void regs_from_image(const UserRegsX86 *r, arch_regs_t *g) {
+        memset(g, 0, sizeof(*g));
+        g->r15 = r->r15, g->r14 = r->r14, g->r13 = r->r13, g->r12 = r->r12, g->rbp = r->bp, g->rbx = r->bx;
+        g->r11 = r->r11, g->r10 = r->r10, g->r9 = r->r9, g->r8 = r->r8, g->rax = r->ax, g->rcx = r->cx;
+        g->rdx = r->dx, g->rsi = r->si, g->rdi = r->di, g->orig_rax = r->orig_ax, g->rip = r->ip, g->cs = r->cs;
+        g->eflags = r->flags, g->rsp = r->sp, g->ss = r->ss, g->fs_base = r->fs_base, g->gs_base = r->gs_base;
+        g->ds = r->ds, g->es = r->es, g->fs = r->fs, g->gs = r->gs;
+}
+
+static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
+        pid_t pid = t->pe->pid;
+        ThreadCore *tc = t->core->threads[0];
+        int64_t x;
+        int r;
+
+        r = infect_seize(pid, true);
+        if (r < 0)
+                return log_error_errno(r, "cannot seize restored pid %d: %m", pid);
+        t->seized = true;
+        r = infect_prepare(&t->inf, pid);
+        if (r < 0)
+                return r;
+        /* glibc's rseq area (inherited from cryo) is about to disappear with
+         * cryo's mappings: unregister it exactly as it was registered */
+        struct cryo_ptrace_rseq_configuration rc = { 0 };
+        if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, (void *)sizeof(rc), &rc) >= 0 && rc.rseq_abi_pointer) {
+                x = infect_call(&t->inf, __NR_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size, 1 /* UNREGISTER */,
+                                rc.signature, 0, 0);
+                if (x < 0)
+                        return log_error_errno((int)x, "pid %d: cannot unregister cryo's rseq area: %m", pid);
+        }
+        r = mm_restore_remote(ctx, t);
+        if (r < 0)
+                return r;
+        r = task_restore_remote(ctx, t);
+        if (r < 0)
+                return r;
+        r = creds_restore_remote(ctx, t);
+        if (r < 0)
+                return r;
+        if (t->core->dumpable == 0 || t->core->dumpable == 1) {
+                x = infect_call(&t->inf, __NR_prctl, PR_SET_DUMPABLE, t->core->dumpable, 0, 0, 0, 0);
+                if (x < 0)
+                        return log_error_errno((int)x, "pid %d: cannot set the dumpable bit: %m", pid);
+        }
+        x = infect_call(&t->inf, __NR_close_range, ctx->fd_base, ~0U, 0, 0, 0, 0);
+        if (x < 0)
+                return log_error_errno((int)x, "pid %d: cannot close cryo's fds: %m", pid);
+        r = infect_scratch_unmap(&t->inf);
+        if (r < 0)
+                return r;
+        /* final state: set in a PTRACE_EVENT_STOP so an interrupted syscall restarts */
+        regs_from_image(tc->regs, &t->inf.regs);
+        t->inf.orig_sigmask = tc->blocked;
+        r = infect_finish(&t->inf);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot set its registers: %m", pid);
+        r = arch_set_xstate(pid, tc->xsave.data, tc->xsave.len);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot restore the FPU/XSAVE state: %m", pid);
+        return 0;
+}
+
+static void kill_created(struct restore_ctx *ctx, pid_t root) {
+        for (size_t i = 0; i < ctx->ntasks; i++)
+                if (ctx->tasks[i].created || ctx->tasks[i].seized)
+                        kill(ctx->tasks[i].pe->pid, SIGKILL);
+        if (root > 0)
+                kill(root, SIGKILL);
+        /* we are a subreaper for the duration: reap everything */
+        while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
+                ;
+}
+
+static void restore_ctx_done(struct restore_ctx *ctx) {
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                struct restore_task *t = &ctx->tasks[i];
+                img_msg_free(&t->core->base);
+                if (t->mm)
+                        img_msg_free(&t->mm->base);
+                if (t->pagemap)
+                        img_msg_free(&t->pagemap->base);
+                if (t->fdt)
+                        img_msg_free(&t->fdt->base);
+                safe_close(t->pages_fd);
+        }
+        free(ctx->tasks);
+        if (ctx->file_fds)
+                for (size_t i = 0; i < ctx->files->n_files; i++)
+                        safe_close(ctx->file_fds[i]);
+        free(ctx->file_fds);
+        restore_ctx_close_stash(ctx);
+        free(ctx->stash);
+        if (ctx->files)
+                img_msg_free(&ctx->files->base);
+        if (ctx->pstree)
+                img_msg_free(&ctx->pstree->base);
+        if (ctx->inv)
+                img_msg_free(&ctx->inv->base);
+        safe_close(ctx->ready_pipe[0]);
+        safe_close(ctx->ready_pipe[1]);
+        safe_close(ctx->dirfd);
+}
+
+int cryo_restore(const struct restore_opts *opts) {
+        struct restore_ctx ctx = { .opts = *opts, .dirfd = -EBADF, .ready_pipe = { -1, -1 } };
+        struct rlimit rl;
+        pid_t root = -1;
+        int r;
+
+        ctx.dirfd = open(opts->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (ctx.dirfd < 0)
+                return log_error_errno(-errno, "cannot open the images directory '%s': %m", opts->dir);
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        r = read_images(&ctx);
+        if (r < 0)
+                goto out;
+
+        /* cryo's own fds go above every fd number the tree uses */
+        int maxfd = 2;
+        for (size_t i = 0; i < ctx.ntasks; i++)
+                for (size_t k = 0; k < ctx.tasks[i].fdt->n_fds; k++)
+                        maxfd = MAX(maxfd, ctx.tasks[i].fdt->fds[k]->fd);
+        ctx.fd_base = MAX(maxfd + 1, 64);
+        ctx.next_high_fd = ctx.fd_base;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)ctx.fd_base + 64 + ctx.files->n_files > rl.rlim_cur) {
+                r = log_error_errno(-EMFILE, "the checkpoint uses fd %d; cryo's RLIMIT_NOFILE (%llu) is too low to restore it",
+                                    maxfd, (unsigned long long)rl.rlim_cur);
+                goto out;
+        }
+        if ((r = restore_ctx_move_high(&ctx, ctx.dirfd)) < 0)
+                goto out;
+        ctx.dirfd = r;
+        for (size_t i = 0; i < ctx.ntasks; i++) {
+                if ((r = restore_ctx_move_high(&ctx, ctx.tasks[i].pages_fd)) < 0)
+                        goto out;
+                ctx.tasks[i].pages_fd = r;
+        }
+        log_relocate(ctx.fd_base);
+
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += 5;
+        for (size_t i = 0; i < ctx.ntasks; i++) {
+                r = check_pid_free(ctx.tasks[i].pe->pid, &deadline);
+                if (r < 0)
+                        goto out;
+        }
+
+        r = files_restore_open_all(&ctx);
+        if (r < 0)
+                goto out;
+        if (pipe2(ctx.ready_pipe, O_CLOEXEC) < 0) {
+                r = log_error_errno(-errno, "cannot create a pipe: %m");
+                goto out;
+        }
+        for (int k = 0; k < 2; k++) {
+                if ((r = restore_ctx_move_high(&ctx, ctx.ready_pipe[k])) < 0)
+                        goto out;
+                ctx.ready_pipe[k] = r;
+        }
+
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        fflush(NULL);
+        root = clone_with_pid(ctx.tasks[0].pe->pid, ctx.tasks[0].core->exit_signal ?: SIGCHLD);
+        if (root < 0) {
+                r = log_error_errno(-errno, "cannot create pid %d%s: %m", ctx.tasks[0].pe->pid,
+                                    errno == EEXIST ? " (the pid is taken)" : "");
+                goto fail;
+        }
+        if (root == 0)
+                child_run(&ctx, 0);
+        ctx.tasks[0].created = true;
+        r = wait_ready(&ctx);
+        if (r < 0)
+                goto fail;
+        for (size_t i = 0; i < ctx.ntasks; i++) {
+                r = restore_one(&ctx, &ctx.tasks[i]);
+                if (r < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < ctx.ntasks; i++) {
+                if (infect_detach(ctx.tasks[i].pe->pid) < 0)
+                        log_warn("pid %d: cannot detach: %m", ctx.tasks[i].pe->pid);
+                ctx.tasks[i].seized = false;
+        }
+        prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+        if (opts->pidfile) {
+                char buf[32];
+                int fd = open(opts->pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                snprintf(buf, sizeof(buf), "%d\n", root);
+                if (fd < 0 || write_all(fd, buf, strlen(buf)) < 0)
+                        log_warn("cannot write the pid file '%s': %m", opts->pidfile);
+                safe_close(fd);
+        }
+        log_info("restored %zu task(s), root pid %d", ctx.ntasks, root);
+        r = root;
+        goto out;
+fail:
+        kill_created(&ctx, root);
+        prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+out:
+        restore_ctx_done(&ctx);
+        return r;
+}

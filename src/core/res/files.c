@@ -354,5 +354,5 @@ int files_restore_task_fds(struct restore_ctx *ctx, struct restore_task *t) {
 }
 
 int files_dump_finish(struct dump_ctx *ctx) {
-        return 0;
+        return pipe_dump_finish(ctx);
 }

@@ -53,6 +53,9 @@ int files_dump_task(struct dump_ctx *ctx, struct dump_task *t);
 int files_dump_mapped(struct dump_ctx *ctx, pid_t pid, int path_fd, const char *what, uint32_t *ret_id);
 /* Second pass after all tasks: checks that need the whole tree (pipe peers). */
 int files_dump_finish(struct dump_ctx *ctx);
+/* unix.c: every saved unix socket's peer must be saved too (socketpairs). */
+int unix_dump_finish(struct dump_ctx *ctx);
+int pipe_dump_finish(struct dump_ctx *ctx);
 
 /* Restore: open everything in cryo (before forking) */
 int files_restore_open_all(struct restore_ctx *ctx);
