@@ -312,15 +312,16 @@ static void probe_ptrace_xstate(struct kerndat_result *r) {
                     ERR(k));
                 goto out;
         }
-        /* the kernel's own record of the saved features (fpx_sw_bytes.xfeatures) */
-        memcpy(&sw, (uint8_t *)buf + 464 + 8, sizeof(sw));
+        /* the kernel's record of the saved features: NT_X86_XSTATE puts XCR0
+         * in the first sw_reserved word (struct user_xstateregs) */
+        memcpy(&sw, (uint8_t *)buf + 464, sizeof(sw));
         kerndat_xfeatures_str(xcr0, names, sizeof(names));
         /* the features that matter most, named when absent too */
         char absent[64] = "";
         kerndat_xfeatures_str(~xcr0 & (0x7ULL | (7ULL << 5) | (1ULL << 9)), absent, sizeof(absent));
         r->value = len;
         set(r, true, "xsave %zu bytes (CPUID: %u), XCR0 0x%" PRIx64 ": %s%s%s%s", len, cpuid_size, xcr0, names,
-            absent[0] ? "; absent: " : "", absent, sw && sw != xcr0 ? "; the kernel saves a different set" : "");
+            absent[0] ? "; absent: " : "", absent, sw != xcr0 ? "; the xsave image names another set" : "");
 out:
         child_stop(pid);
 }
