@@ -397,7 +397,7 @@ class Ctx:
             argv += ["-o", logf]
             self.logs.append(logf)
         if verbose:
-            argv += ["-v", str(self.r.verbosity)]
+            argv += ["-v%d" % self.r.verbosity]
         res = run_cmd(argv, self.dir, tag, timeout=timeout or self.r.cmd_timeout)
         self.note("%s (%.2fs)" % (res.describe(), res.elapsed))
         return res
@@ -1065,8 +1065,8 @@ def main():
     ap.add_argument("--fuzz", type=int, default=0, metavar="SECONDS",
                     help="also run each fuzzer of build-fuzz/ for SECONDS")
     ap.add_argument("--fuzz-build", default=os.path.join(ROOT, "build-fuzz"))
-    ap.add_argument("-v", dest="verbosity", type=int, default=int(os.environ.get("CRYO_TEST_VERBOSITY", "3")),
-                    help="cryo -v level for the logs (default 3)")
+    ap.add_argument("-v", dest="verbosity", type=int, default=int(os.environ.get("CRYO_TEST_VERBOSITY", "4")),
+                    help="cryo -vN level for the logs (default 4)")
     ap.add_argument("-l", "--list", action="store_true", help="list the tests and exit")
     ap.add_argument("--rounds", type=int, default=3, help="C/R rounds of the script test")
     args = ap.parse_args()
