@@ -6,6 +6,7 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "fd_common.h"
 
@@ -37,6 +38,18 @@ static int read_events(int fd, struct ev *out, int max) {
                 }
         }
         return n;
+}
+
+/* names unique per run: in the leave-running flavour the original has
+ * already created its files in the same directories */
+static const char *uniq(const char *base) {
+        static char buf[4][64];
+        static int slot;
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        char *b = buf[slot++ % 4];
+        snprintf(b, sizeof(buf[0]), "%s-%lld%09ld", base, (long long)t.tv_sec, t.tv_nsec);
+        return b;
 }
 
 static void touch(const char *dir, const char *name) {
@@ -106,14 +119,15 @@ int main(int argc, char **argv) {
         if (ioctl(in2, FIONREAD, &avail) < 0 || avail)
                 zdtm_fail("inotify 2: %d bytes of spurious events queued after restore", avail);
 
-        touch(path_a, "x");
-        expect_one(in, wa, IN_CREATE, "x", "watch on 'dir a'");
-        touch(path_c, "y");
-        expect_one(in, wc, IN_CREATE, "y", "watch on c");
+        const char *x = uniq("x"), *y = uniq("y"), *z = uniq("z"), *w = uniq("w");
+        touch(path_a, x);
+        expect_one(in, wa, IN_CREATE, x, "watch on 'dir a'");
+        touch(path_c, y);
+        expect_one(in, wc, IN_CREATE, y, "watch on c");
         char p[4200];
-        snprintf(p, sizeof(p), "%s/y", path_c);
+        snprintf(p, sizeof(p), "%s/%s", path_c, y);
         unlink(p);
-        expect_one(in, wc, IN_DELETE, "y", "watch on c (delete)");
+        expect_one(in, wc, IN_DELETE, y, "watch on c (delete)");
         int fd = open(path_f, O_WRONLY | O_CLOEXEC);
         if (fd < 0 || write(fd, "x", 1) != 1)
                 zdtm_fail("write %s: %s", path_f, strerror(errno));
@@ -126,17 +140,17 @@ int main(int argc, char **argv) {
         if ((n = read_events(in, e, 8)) != 0)
                 zdtm_fail("one-shot watch fired twice (wd %d mask %#x)", e[0].wd, e[0].mask);
         /* b is not watched by the first instance */
-        touch(path_b, "z");
+        touch(path_b, z);
         if ((n = read_events(in, e, 8)) != 0)
                 zdtm_fail("inotify 1: event for b, which it does not watch (wd %d)", e[0].wd);
-        expect_one(in2, wb2, IN_CREATE, "z", "inotify 2 watch on b");
+        expect_one(in2, wb2, IN_CREATE, z, "inotify 2 watch on b");
 
         /* a new watch does not collide with the restored ones */
         int wg = inotify_add_watch(in, path_g, IN_CREATE);
         if (wg <= 0 || wg == wa || wg == wc || wg == wf)
                 zdtm_fail("new watch got wd %d, colliding with a restored one (%d %d %d)", wg, wa, wc, wf);
-        touch(path_g, "w");
-        expect_one(in, wg, IN_CREATE, "w", "new watch on g");
+        touch(path_g, w);
+        expect_one(in, wg, IN_CREATE, w, "new watch on g");
         /* the existing watch on 'dir a' is found again by path */
         if (inotify_add_watch(in, path_a, IN_CREATE) != wa)
                 zdtm_fail("adding 'dir a' again did not return its wd %d", wa);

@@ -64,6 +64,11 @@ static int memfd_dump(struct dump_ctx *ctx, const struct fd_dump_info *fi, FileE
                 return -ENOMEM;
         e->size = fi->st.st_size;
         e->mode = fi->st.st_mode & 07777;
+        /* Reached only through a mapping: the restored fd serves the
+         * mapping alone, so it gets the access mode cryo opened it with
+         * (O_RDWR for a writable shared mapping). */
+        if (fi->fd < 0)
+                fe->flags = (fe->flags & ~(uint32_t)O_ACCMODE) | (fi->fdinfo.flags & O_ACCMODE);
 
         if (fstatfs(fi->lfd, &sfs) < 0)
                 return log_error_errno(-errno, "pid %d: %s: cannot statfs memfd: %m", fi->pid,
