@@ -394,9 +394,13 @@ int cryo_restore(const struct restore_opts *opts) {
                 rl.rlim_cur = rl.rlim_max;
                 setrlimit(RLIMIT_NOFILE, &rl);
         }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         r = read_images(&ctx);
         if (r < 0)
                 goto out;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        log_info("images read and verified in %.3f s", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 
         /* cryo's own fds go above every fd number the tree uses */
         int maxfd = 2;

@@ -2,7 +2,6 @@
 #include "image/image.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <xxhash.h>
 
@@ -204,16 +203,27 @@ int img_raw_open(int dirfd, const char *name, enum img_type type, uint64_t ckpt_
                 return r;
         if (h.data_off != IMG_RAW_DATA_OFF)
                 return log_error_errno(-EBADMSG, "image '%s' has a bad data offset", name);
-        if (h.payload_len == 0)
-                hash = img_hash("", 0);
-        else {
-                /* Hash straight from the page cache: map it populated. */
-                void *p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-                if (p == MAP_FAILED)
-                        return log_error_errno(-errno, "cannot map image '%s': %m", name);
-                madvise(p, st.st_size, MADV_SEQUENTIAL);
-                hash = img_hash((uint8_t *)p + IMG_RAW_DATA_OFF, h.payload_len);
-                munmap(p, st.st_size);
+        {
+                /* 1 MiB preads beat a populated mapping here (no page-table work) */
+                const size_t CH = 1 << 20;
+                _cleanup_free_ uint8_t *buf = xzalloc(CH);
+                XXH3_state_t *xs = XXH3_createState();
+                if (!xs)
+                        abort();
+                XXH3_64bits_reset(xs);
+                posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+                for (uint64_t off = 0; off < h.payload_len;) {
+                        size_t want = MIN(h.payload_len - off, (uint64_t)CH);
+                        r = pread_all(fd, buf, want, IMG_RAW_DATA_OFF + off);
+                        if (r < 0) {
+                                XXH3_freeState(xs);
+                                return log_error_errno(r, "cannot read image '%s': %m", name);
+                        }
+                        XXH3_64bits_update(xs, buf, want);
+                        off += want;
+                }
+                hash = XXH3_64bits_digest(xs);
+                XXH3_freeState(xs);
         }
         if (hash != h.payload_hash)
                 return log_error_errno(-EBADMSG, "image '%s' is corrupted (checksum mismatch)", name);
