@@ -354,5 +354,8 @@ int files_restore_task_fds(struct restore_ctx *ctx, struct restore_task *t) {
 }
 
 int files_dump_finish(struct dump_ctx *ctx) {
-        return pipe_dump_finish(ctx);
+        int r = pipe_dump_finish(ctx);
+        if (r < 0)
+                return r;
+        return unix_dump_finish(ctx);
 }

@@ -81,7 +81,9 @@ int timers_dump(struct dump_ctx *ctx, struct dump_task *t) {
                 e->interval_ns = ts_ns(&its.it_interval);
                 e->value_ns = ts_ns(&its.it_value);
                 e->overrun = ov > 0 ? (int32_t)ov : 0;
-                if (e->clock_id < 0)
+                /* CPU-time clocks encode a pid: 0 (self) or ours survive, ids are kept */
+                pid_t cpid = e->clock_id < 0 ? ~(e->clock_id >> 3) : 0;
+                if (e->clock_id < 0 && cpid != 0 && cpid != t->pid)
                         return log_error_errno(-ENOTSUP, "pid %d: POSIX timer %d uses a CPU-time clock of another process, not supported yet",
                                                t->pid, e->id);
                 core->posix_timers[core->n_posix_timers++] = e;
@@ -109,7 +111,9 @@ int timers_restore_child(struct restore_ctx *ctx, struct restore_task *t) {
         if (prctl(PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON, 0, 0, 0) < 0)
                 return log_error_errno(-errno, "pid %d: this kernel cannot create POSIX timers with given ids (PR_TIMER_CREATE_RESTORE_IDS, Linux 6.15+): %m",
                                        pid);
-        for (size_t i = 0; i < core->n_posix_timers; i++) {
+        /* /proc lists the newest first: create the oldest first so the
+         * per-process list has the original order */
+        for (size_t i = core->n_posix_timers; i-- > 0;) {
                 PosixTimerEntry *e = core->posix_timers[i];
                 struct sigevent sev;
                 int id = e->id;
