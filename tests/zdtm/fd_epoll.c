@@ -1,8 +1,10 @@
 /* epoll: level- and edge-triggered registrations, EPOLLOUT, a one-shot
  * registration that already fired (must stay disarmed), 64-bit data,
- * an epoll watching another epoll, a target at a high fd number, flags. */
+ * an epoll watching another epoll, a target at a high fd number, flags, a
+ * child sharing the epolls without some of the watched fds. */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 
 #include "fd_common.h"
 
@@ -61,6 +63,7 @@ static void post(int fd, uint64_t v) {
 
 int main(int argc, char **argv) {
         zdtm_init(argc, argv);
+        uint64_t v;
 
         int ep = epoll_create1(EPOLL_CLOEXEC);
         int inner = epoll_create1(0);
@@ -89,6 +92,21 @@ int main(int argc, char **argv) {
         expect(ep, "before dump", 2, D_LT, EPOLLIN, D_ONESHOT, EPOLLIN);
         expect(ep, "before dump, again", 1, D_LT, EPOLLIN, 0, 0);
 
+        /* a child shares the epolls but has closed two of the watched fds:
+         * its restore must neither fail nor register anything */
+        int sync = eventfd(0, 0);
+        zdtm_check(sync >= 0, "eventfd: %s", strerror(errno));
+        pid_t child = fork();
+        zdtm_check(child >= 0, "fork: %s", strerror(errno));
+        if (child == 0) {
+                close(lt);
+                close(HIGHFD);
+                post(sync, 1);
+                zdtm_wait_go();
+                _exit(0);
+        }
+        zdtm_check(read(sync, &v, 8) == 8, "sync: %s", strerror(errno));
+
         zdtm_ready();
         zdtm_wait_go();
 
@@ -105,7 +123,6 @@ int main(int argc, char **argv) {
         post(HIGHFD, 1);
         expect(ep, "after restore, fd 200 written", 2, D_LT, EPOLLIN, D_HIGH, EPOLLIN);
 
-        uint64_t v;
         if (read(lt, &v, 8) != 8 || v != 3)
                 zdtm_fail("level-triggered eventfd: counter lost");
         if (read(HIGHFD, &v, 8) != 8)
@@ -127,5 +144,8 @@ int main(int argc, char **argv) {
         if (epoll_ctl(ep, EPOLL_CTL_ADD, inner, &ev) < 0)
                 zdtm_fail("adding the inner epoll to the outer one: %s", strerror(errno));
         expect(ep, "outer epoll watching the inner one", 1, 0, EPOLLIN, 0, 0);
+        int status;
+        if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                zdtm_fail("child sharing the epoll failed (status %#x)", status);
         zdtm_pass();
 }

@@ -104,7 +104,8 @@ int main(int argc, char **argv) {
         pid_t child = fork();
         zdtm_check(child >= 0, "fork: %s", strerror(errno));
         if (child == 0) {
-                close(xp[0]);
+                /* keeps xp[0] too: closing it here would race with the
+                 * runner's look at the fds after ready */
                 zdtm_wait_go();
                 char buf[64];
                 size_t got = 0;

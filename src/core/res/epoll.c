@@ -8,11 +8,15 @@
  * Restore: open() is epoll_create1(); the registrations need the targets at
  * their final numbers, so post_fds() adds them with EPOLL_CTL_ADD inside the
  * restored process. An epoll shared by several fds or processes gets the
- * post_fds call once per holder: registrations already present (seen in the
- * instance's own fdinfo) are skipped. Readiness is recomputed by the kernel
- * on insertion, so pending level-triggered events reappear; an edge-triggered
- * event that was delivered but whose condition still holds is delivered once
- * more. */
+ * post_fds call once per holder, in no fixed order: registrations already
+ * present (seen in the instance's own fdinfo) are skipped, and a holder
+ * without the target fd leaves it to the others. That is only right if
+ * every holder has, at each registered number, nothing or the registered
+ * file: the dump checks this with kcmp and refuses otherwise.
+ *
+ * Readiness is recomputed by the kernel on insertion, so pending
+ * level-triggered events reappear; an edge-triggered event that was
+ * delivered but whose condition still holds is delivered once more. */
 #define LOG_PREFIX "epoll: "
 #include <fcntl.h>
 #include <stdio.h>
@@ -66,6 +70,40 @@ static int add_tfd(void *userdata, int tfd, uint32_t events, uint64_t data) {
         return 0;
 }
 
+/* Another process sharing this epoll runs post_fds() too, possibly first:
+ * at each registered number it must hold either nothing or the registered
+ * file, or restore would register the wrong one. */
+static int check_other_holders(struct dump_ctx *ctx, const struct fd_dump_info *fi, const EpollEntry *e) {
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                pid_t pid = ctx->tasks[i].pid;
+                _cleanup_free_ int *fds = NULL;
+                size_t nfds = 0;
+                bool holds = false;
+                int r;
+
+                if (pid == fi->pid)
+                        continue;
+                r = proc_list_fds(pid, &fds, &nfds);
+                if (r < 0)
+                        return log_error_errno(r, "pid %d: cannot list fds: %m", pid);
+                for (size_t j = 0; j < nfds && !holds; j++)
+                        holds = syscall(__NR_kcmp, fi->pid, pid, KCMP_FILE, fi->fd, fds[j]) == 0;
+                if (!holds)
+                        continue;
+                for (size_t j = 0; j < e->n_tfds; j++) {
+                        struct cryo_kcmp_epoll_slot slot = { .efd = fi->fd, .tfd = e->tfds[j]->tfd };
+                        long k = syscall(__NR_kcmp, pid, fi->pid, KCMP_EPOLL_TFD, e->tfds[j]->tfd, &slot);
+                        if (k == 0 || (k < 0 && errno == EBADF))
+                                continue;
+                        return log_error_errno(-ENOTSUP,
+                                               "pid %d: epoll fd %d watches fd %d, and pid %d, which shares that "
+                                               "epoll, holds another file at fd %d, not supported",
+                                               fi->pid, fi->fd, e->tfds[j]->tfd, pid, e->tfds[j]->tfd);
+                }
+        }
+        return 0;
+}
+
 static int epoll_dump(struct dump_ctx *ctx, const struct fd_dump_info *fi, FileEntry *fe) {
         int r;
 
@@ -93,6 +131,8 @@ static int epoll_dump(struct dump_ctx *ctx, const struct fd_dump_info *fi, FileE
                 log_debug("pid %d: epoll fd %d: tfd %d events %#x data %#llx", fi->pid, fi->fd, e->tfds[i]->tfd,
                           e->tfds[i]->events, (unsigned long long)e->tfds[i]->data);
         }
+        if (e->n_tfds)
+                return check_other_holders(ctx, fi, e);
         return 0;
 }
 
