@@ -178,6 +178,8 @@ static int inspect_load(struct inspect *x) {
         x->dirfd = open(x->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (x->dirfd < 0)
                 return log_error_errno(-errno, "cannot open image directory '%s': %m", x->dir);
+        if (faccessat(x->dirfd, "inventory.img", F_OK, 0) < 0 && errno == ENOENT)
+                return log_error_errno(-ENOENT, "'%s' holds no complete checkpoint (no inventory.img)", x->dir);
         r = img_read_msg(x->dirfd, "inventory.img", IMG_INVENTORY, 0, &inventory_entry__descriptor,
                          (ProtobufCMessage **)&x->inv, &x->id);
         if (r < 0)
