@@ -1,6 +1,6 @@
 /* unix socketpairs: stream (data queued both ways, one end shut down for
- * writing, 200 KiB in one direction), datagram (message boundaries, an
- * empty datagram, order), seqpacket (records, then end-of-file after the
+ * writing, 400 KiB in one direction), datagram (message boundaries, an
+ * empty datagram, a 300000-byte one, order), seqpacket (records, then end-of-file after the
  * peer's shutdown), a pair split across parent and child, buffer sizes,
  * SO_PASSCRED, O_NONBLOCK, FD_CLOEXEC. */
 #include <poll.h>
@@ -9,7 +9,8 @@
 
 #include "fd_common.h"
 
-#define BIG (200 * 1024)
+#define BIG (400 * 1024)
+#define BIGDG 300000
 
 static unsigned char big[BIG];
 
@@ -68,7 +69,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < BIG; i++)
                 big[i] = (unsigned char)(i * 13 + (i >> 10));
 
-        /* stream: a -> b "hello" "world" (one byte stream), b -> a 200 KiB */
+        /* stream: a -> b "hello" "world" (one byte stream), b -> a 400 KiB */
         int v = 512 * 1024;
         zdtm_check(setsockopt(st[1], SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) == 0, "SO_SNDBUF: %s", strerror(errno));
         xsend(st[0], "hello", 5);
@@ -88,7 +89,11 @@ int main(int argc, char **argv) {
         xsend(dg[0], "first", 5);
         xsend(dg[0], "", 0);
         xsend(dg[0], big, 60000);
+        v = 1024 * 1024;
+        zdtm_check(setsockopt(dg[1], SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) == 0, "SO_SNDBUF: %s", strerror(errno));
+        int sndbuf_dg1 = getint(dg[1], SO_SNDBUF);
         xsend(dg[1], "reply", 5);
+        xsend(dg[1], big + 1, BIGDG); /* larger than cryo's first peek buffer */
         v = 100000;
         zdtm_check(setsockopt(dg[0], SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) == 0, "SO_RCVBUF");
         int rcvbuf0 = getint(dg[0], SO_RCVBUF);
@@ -133,7 +138,7 @@ int main(int argc, char **argv) {
         char c;
         if (recv(st[1], &c, 1, MSG_DONTWAIT) != 0)
                 zdtm_fail("stream b: no end-of-file after the data (shutdown of a lost)");
-        expect_stream(st[0], big, BIG, "stream a (200 KiB)");
+        expect_stream(st[0], big, BIG, "stream a (400 KiB)");
         expect_empty(st[0], "stream a after reading");
         if (send(st[0], "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0 || errno != EPIPE)
                 zdtm_fail("stream a: send after SHUT_WR did not fail with EPIPE");
@@ -151,7 +156,10 @@ int main(int argc, char **argv) {
         expect_msg(dg[1], big, 60000, "dgram b, message 3 (60000 bytes)");
         expect_empty(dg[1], "dgram b after 3 messages");
         expect_msg(dg[0], "reply", 5, "dgram a");
-        expect_empty(dg[0], "dgram a after 1 message");
+        expect_msg(dg[0], big + 1, BIGDG, "dgram a, 300000-byte message");
+        expect_empty(dg[0], "dgram a after 2 messages");
+        if (getint(dg[1], SO_SNDBUF) != sndbuf_dg1)
+                zdtm_fail("dgram b: SO_SNDBUF %d, expected %d", getint(dg[1], SO_SNDBUF), sndbuf_dg1);
         if (getint(dg[0], SO_RCVBUF) != rcvbuf0)
                 zdtm_fail("dgram a: SO_RCVBUF %d, expected %d", getint(dg[0], SO_RCVBUF), rcvbuf0);
         xsend(dg[0], "again", 5);
