@@ -125,8 +125,8 @@ static int dump_main(int argc, char **argv, bool pre) {
                 fprintf(stderr, "cryo: pre-dump is not implemented yet\n");
                 return 2;
         }
-        if (o.prev_images_dir || o.tcp_established || o.ext_unix_sk) {
-                fprintf(stderr, "cryo: --prev-images-dir, --tcp-established and --ext-unix-sk are not implemented yet\n");
+        if (o.prev_images_dir || o.tcp_established || o.ext_unix_sk || o.file_locks) {
+                fprintf(stderr, "cryo: --prev-images-dir, --tcp-established, --ext-unix-sk and --file-locks are not implemented yet\n");
                 return 2;
         }
         common_setup_log(&co);

@@ -63,13 +63,14 @@ int arch_set_xstate(pid_t tid, const void *buf, size_t len) {
 
 uint64_t arch_xsave_features(const void *buf, size_t len) {
         /* legacy area 512 bytes, then the 64-byte XSAVE header whose first
-         * u64 is XSTATE_BV; the sw-reserved bytes 464..511 hold
-         * xfeatures at offset 464+8 (struct _fpx_sw_bytes). */
+         * u64 is XSTATE_BV; for ptrace (NT_X86_XSTATE) the kernel stores the
+         * XCR0 of the dumping kernel in the first sw-reserved word, offset
+         * 464 (USER_XSTATE_XCR0_WORD). Features in use are XSTATE_BV. */
         uint64_t bv = 0, sw = 0;
         if (len >= 512 + 8)
                 memcpy(&bv, (const uint8_t *)buf + 512, 8);
-        if (len >= 464 + 16)
-                memcpy(&sw, (const uint8_t *)buf + 464 + 8, 8);
+        if (len >= 464 + 8)
+                memcpy(&sw, (const uint8_t *)buf + 464, 8);
         return bv | sw;
 }
 
