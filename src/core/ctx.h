@@ -38,12 +38,22 @@ struct restore_opts {
         size_t ninherit;
 };
 
+/* A thread of a process other than its leader. */
+struct dump_thread {
+        pid_t tid;
+        bool seized;
+        bool prepared;
+        struct infect_task inf;
+};
+
 /* One process being dumped. */
 struct dump_task {
         pid_t pid, ppid, pgid, sid;
         bool seized;
         bool prepared;            /* infect_prepare() done: infect_finish() needed */
-        struct infect_task inf;
+        struct infect_task inf;   /* the thread-group leader */
+        struct dump_thread *th;   /* the other threads */
+        size_t nth, cth;
         TaskCore *core;           /* owned, freed with the ctx */
         MmEntry *mm;
         Pagemap *pagemap;
@@ -85,7 +95,9 @@ struct restore_task {
         int pages_fd;             /* cryo's fd for pages-PID.img (inherited by the child) */
         bool created;
         bool seized;
-        struct infect_task inf;
+        struct infect_task inf;   /* the leader */
+        struct infect_task *tinf; /* threads[1..] of the core image */
+        bool *tseized;
 };
 
 struct restore_ctx {

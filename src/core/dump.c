@@ -73,12 +73,35 @@ static int seize_tree(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
         }
         ctx->tasks[idx].seized = true;
 
-        /* the task is stopped now: its children cannot change */
+        /* every thread; threads may be creating threads: repeat until no new one */
         _cleanup_free_ pid_t *tids = NULL;
         size_t ntids = 0;
-        r = proc_list_tasks(pid, &tids, &ntids);
-        if (r < 0)
-                return log_error_errno(r, "pid %d: cannot list threads: %m", pid);
+        for (bool added = true; added;) {
+                added = false;
+                free(tids);
+                tids = NULL;
+                r = proc_list_tasks(pid, &tids, &ntids);
+                if (r < 0)
+                        return log_error_errno(r, "pid %d: cannot list threads: %m", pid);
+                for (size_t k = 0; k < ntids; k++) {
+                        struct dump_task *tt = &ctx->tasks[idx];
+                        bool known = tids[k] == pid;
+                        for (size_t j = 0; j < tt->nth && !known; j++)
+                                known = tt->th[j].tid == tids[k];
+                        if (known)
+                                continue;
+                        r = infect_seize(tids[k], false);
+                        if (r == -ESRCH)
+                                continue; /* exited meanwhile */
+                        if (r < 0)
+                                return log_error_errno(r, "cannot seize thread %d of pid %d: %m", tids[k], pid);
+                        struct dump_thread *th = ARRAY_PUSH(tt->th, tt->nth, tt->cth);
+                        *th = (struct dump_thread){ .tid = tids[k], .seized = true };
+                        added = true;
+                }
+        }
+
+        /* the tasks are stopped now: their children cannot change */
         for (size_t k = 0; k < ntids; k++) {
                 free(kids);
                 kids = NULL;
@@ -127,11 +150,8 @@ static int check_task(struct dump_ctx *ctx, struct dump_task *t) {
         r = proc_read_status(t->pid, 0, &st);
         if (r < 0)
                 return log_error_errno(r, "pid %d: cannot read status: %m", t->pid);
-        int threads = st.threads, seccomp = st.seccomp;
+        int seccomp = st.seccomp;
         proc_status_done(&st);
-        if (threads > 1)
-                return log_error_errno(-ENOTSUP, "pid %d has %d threads, multithreaded processes are not supported yet",
-                                       t->pid, threads);
         if (seccomp)
                 return log_error_errno(-ENOTSUP, "pid %d has a seccomp filter (mode %d), not supported yet", t->pid,
                                        seccomp);
@@ -166,14 +186,12 @@ static int check_task(struct dump_ctx *ctx, struct dump_task *t) {
         return 0;
 }
 
-static int dump_thread_core(struct dump_ctx *ctx, struct dump_task *t) {
-        const arch_regs_t *g = &t->inf.regs;
+static int dump_thread_core(struct dump_ctx *ctx, struct dump_task *t, struct infect_task *inf, ThreadCore **ret) {
+        const arch_regs_t *g = &inf->regs;
         ThreadCore *tc = xzalloc(sizeof(*tc));
         thread_core__init(tc);
-        t->core->threads = xzalloc(sizeof(ThreadCore *));
-        t->core->threads[0] = tc;
-        t->core->n_threads = 1;
-        tc->tid = t->pid;
+        *ret = tc;
+        tc->tid = inf->tid;
 
         UserRegsX86 *r = xzalloc(sizeof(*r));
         user_regs_x86__init(r);
@@ -186,16 +204,16 @@ static int dump_thread_core(struct dump_ctx *ctx, struct dump_task *t) {
 
         void *xs;
         size_t xl;
-        int e = arch_get_xstate(t->pid, &xs, &xl);
+        int e = arch_get_xstate(inf->tid, &xs, &xl);
         if (e < 0)
-                return log_error_errno(e, "pid %d: cannot read the FPU/XSAVE state: %m", t->pid);
+                return log_error_errno(e, "pid %d: cannot read the FPU/XSAVE state: %m", inf->tid);
         tc->xsave.data = xs;
         tc->xsave.len = xl;
 
-        e = thread_dump_misc(ctx, t, tc);
+        e = thread_dump_misc(ctx, t, inf, tc);
         if (e < 0)
                 return e;
-        return creds_dump(ctx, t, tc);
+        return creds_dump(ctx, t, inf, tc);
 }
 
 static int dump_task_state(struct dump_ctx *ctx, struct dump_task *t) {
@@ -220,9 +238,27 @@ static int dump_task_state(struct dump_ctx *ctx, struct dump_task *t) {
                 return log_error_errno((int)brk, "pid %d: cannot read brk: %m", t->pid);
         t->mm->brk = brk;
 
-        r = dump_thread_core(ctx, t);
+        for (size_t k = 0; k < t->nth; k++) {
+                struct dump_thread *th = &t->th[k];
+                r = infect_prepare(&th->inf, th->tid);
+                if (r < 0)
+                        return r;
+                th->prepared = true;
+                th->inf.scratch = t->inf.scratch; /* one address space: the leader's scratch serves all */
+        }
+        t->core->n_threads = 1 + t->nth;
+        t->core->threads = xzalloc(t->core->n_threads * sizeof(ThreadCore *));
+        r = dump_thread_core(ctx, t, &t->inf, &t->core->threads[0]);
         if (r < 0)
                 return r;
+        for (size_t k = 0; k < t->nth; k++) {
+                r = dump_thread_core(ctx, t, &t->th[k].inf, &t->core->threads[k + 1]);
+                if (r < 0)
+                        return r;
+                r = signals_dump_thread(ctx, t, &t->th[k].inf, t->core->threads[k + 1]);
+                if (r < 0)
+                        return r;
+        }
         r = signals_dump(ctx, t);
         if (r < 0)
                 return r;
@@ -252,9 +288,11 @@ static int write_images(struct dump_ctx *ctx) {
                 e->ppid = i == 0 ? 0 : t->ppid;
                 e->pgid = t->pgid;
                 e->sid = t->sid;
-                e->n_threads = 1;
-                e->threads = xzalloc(sizeof(uint32_t));
+                e->n_threads = 1 + t->nth;
+                e->threads = xzalloc(e->n_threads * sizeof(uint32_t));
                 e->threads[0] = t->pid;
+                for (size_t k = 0; k < t->nth; k++)
+                        e->threads[k + 1] = t->th[k].tid;
                 ps.tasks[ps.n_tasks++] = e;
         }
         r = img_write_msg(ctx->dirfd, "pstree.img", IMG_PSTREE, ctx->ckpt_id, &ps.base);
@@ -325,6 +363,15 @@ static int write_images(struct dump_ctx *ctx) {
 static void resume_all(struct dump_ctx *ctx) {
         for (size_t i = 0; i < ctx->ntasks; i++) {
                 struct dump_task *t = &ctx->tasks[i];
+                for (size_t k = 0; k < t->nth; k++) {
+                        struct dump_thread *th = &t->th[k];
+                        if (!th->seized)
+                                continue;
+                        if (th->prepared && infect_finish(&th->inf) < 0)
+                                log_warn("thread %d: could not put it back cleanly", th->tid);
+                        infect_detach(th->tid);
+                        th->seized = false;
+                }
                 if (!t->seized)
                         continue;
                 if (t->prepared) {
@@ -348,6 +395,11 @@ static void kill_all(struct dump_ctx *ctx) {
         }
         for (size_t i = 0; i < ctx->ntasks; i++) {
                 struct dump_task *t = &ctx->tasks[i];
+                for (size_t k = 0; k < t->nth; k++)
+                        if (t->th[k].seized) {
+                                infect_detach(t->th[k].tid);
+                                t->th[k].seized = false;
+                        }
                 if (t->seized) {
                         infect_detach(t->pid);
                         t->seized = false;
@@ -366,6 +418,7 @@ static void dump_ctx_done(struct dump_ctx *ctx) {
                         pagemap__free_unpacked(t->pagemap, NULL);
                 if (t->fdt)
                         fdtable__free_unpacked(t->fdt, NULL);
+                free(t->th);
         }
         for (size_t i = 0; i < ctx->nfiles; i++)
                 file_entry__free_unpacked(ctx->files[i], NULL);

@@ -20,6 +20,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -76,8 +78,14 @@ static int read_task_images(struct restore_ctx *ctx, struct restore_task *t) {
         if (len != t->pagemap->nr_pages * 4096ULL)
                 return log_error_errno(-EBADMSG, "image '%s' holds %llu bytes but pagemap-%d.img lists %llu pages", name,
                                        (unsigned long long)len, pid, (unsigned long long)t->pagemap->nr_pages);
-        if (t->core->pid != (uint32_t)pid || t->core->n_threads != 1 || !t->core->threads[0]->regs)
+        if (t->core->pid != (uint32_t)pid || t->core->n_threads < 1 || t->core->n_threads != t->pe->n_threads ||
+            t->core->threads[0]->tid != (uint32_t)pid)
                 return log_error_errno(-EBADMSG, "core-%d.img does not describe pid %d", pid, pid);
+        for (size_t k = 0; k < t->core->n_threads; k++) {
+                ThreadCore *tc = t->core->threads[k];
+                if (!tc->regs || tc->tid != t->pe->threads[k] || tc->tid <= 1)
+                        return log_error_errno(-EBADMSG, "core-%d.img: thread %zu is inconsistent with pstree.img", pid, k);
+        }
         return 0;
 }
 
@@ -195,6 +203,51 @@ static pid_t clone_with_pid(pid_t pid, int exit_signal) {
 
 static void child_run(struct restore_ctx *ctx, size_t idx) __attribute__((noreturn));
 
+/* A new thread with the given tid that just waits in pause() (with the
+ * inherited all-blocked mask) until cryo seizes it and gives it its own
+ * registers. Written in asm: it must not touch the stack or TLS. */
+static pid_t clone_thread(pid_t tid, void *stack, size_t stack_size) {
+        uint64_t t = tid;
+        struct cryo_clone_args a = {
+                .flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+                .stack = (uintptr_t)stack,
+                .stack_size = stack_size,
+                .set_tid = (uintptr_t)&t,
+                .set_tid_size = 1,
+        };
+        long ret;
+        __asm__ volatile("syscall\n\t"
+                         "test %%rax, %%rax\n\t"
+                         "jnz 1f\n\t"
+                         "2:\n\t"
+                         "mov $34, %%eax\n\t" /* __NR_pause */
+                         "syscall\n\t"
+                         "jmp 2b\n\t"
+                         "1:\n\t"
+                         : "=a"(ret)
+                         : "0"((long)__NR_clone3), "D"(&a), "S"(sizeof(a))
+                         : "rcx", "r11", "memory");
+        if (ret < 0) {
+                errno = -ret;
+                return -1;
+        }
+        return ret;
+}
+
+static int create_threads(struct restore_task *t) {
+        for (size_t k = 1; k < t->core->n_threads; k++) {
+                const size_t sz = 16384;
+                void *stack = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                if (stack == MAP_FAILED)
+                        return log_error_errno(-errno, "cannot allocate a thread stack: %m");
+                pid_t tid = t->core->threads[k]->tid;
+                if (clone_thread(tid, stack, sz) < 0)
+                        return log_error_errno(-errno, "pid %d: cannot create thread %d%s: %m", t->pe->pid, tid,
+                                               errno == EEXIST ? " (the tid is taken)" : "");
+        }
+        return 0;
+}
+
 static int child_setup(struct restore_ctx *ctx, size_t idx) {
         struct restore_task *t = &ctx->tasks[idx];
         pid_t pid = t->pe->pid;
@@ -225,6 +278,9 @@ static int child_setup(struct restore_ctx *ctx, size_t idx) {
         }
         log_disable_stderr();
         r = files_restore_task_fds(ctx, t);
+        if (r < 0)
+                return r;
+        r = create_threads(t);
         if (r < 0)
                 return r;
         r = signals_restore_child(ctx, t);
@@ -286,9 +342,22 @@ static void regs_from_image(const UserRegsX86 *r, arch_regs_t *g) {
         g->ds = r->ds, g->es = r->es, g->fs = r->fs, g->gs = r->gs;
 }
 
+static int finish_thread(struct infect_task *inf, ThreadCore *tc) {
+        /* final state: set in a PTRACE_EVENT_STOP so an interrupted syscall restarts */
+        regs_from_image(tc->regs, &inf->regs);
+        inf->orig_sigmask = tc->blocked;
+        int r = infect_finish(inf);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot set its registers: %m", tc->tid);
+        r = arch_set_xstate(tc->tid, tc->xsave.data, tc->xsave.len);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot restore the FPU/XSAVE state: %m", tc->tid);
+        return 0;
+}
+
 static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
         pid_t pid = t->pe->pid;
-        ThreadCore *tc = t->core->threads[0];
+        size_t nth = t->core->n_threads;
         int64_t x;
         int r;
 
@@ -296,9 +365,23 @@ static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
         if (r < 0)
                 return log_error_errno(r, "cannot seize restored pid %d: %m", pid);
         t->seized = true;
+        t->tinf = xzalloc(nth * sizeof(*t->tinf));
+        t->tseized = xzalloc(nth * sizeof(bool));
+        for (size_t k = 1; k < nth; k++) {
+                pid_t tid = t->core->threads[k]->tid;
+                r = infect_seize(tid, true);
+                if (r < 0)
+                        return log_error_errno(r, "cannot seize restored thread %d: %m", tid);
+                t->tseized[k] = true;
+        }
         r = infect_prepare(&t->inf, pid);
         if (r < 0)
                 return r;
+        for (size_t k = 1; k < nth; k++) {
+                r = infect_prepare(&t->tinf[k], t->core->threads[k]->tid);
+                if (r < 0)
+                        return r;
+        }
         /* glibc's rseq area (inherited from cryo) is about to disappear with
          * cryo's mappings: unregister it exactly as it was registered */
         struct cryo_ptrace_rseq_configuration rc = { 0 };
@@ -311,10 +394,29 @@ static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
         r = mm_restore_remote(ctx, t);
         if (r < 0)
                 return r;
+        for (size_t k = 1; k < nth; k++) {
+                /* the syscall instruction moved with the vDSO; the scratch is shared */
+                t->tinf[k].syscall_ip = t->inf.syscall_ip;
+                t->tinf[k].scratch = t->inf.scratch;
+        }
         r = task_restore_remote(ctx, t);
         if (r < 0)
                 return r;
-        r = creds_restore_remote(ctx, t);
+        for (size_t k = 1; k < nth; k++) {
+                r = thread_restore_remote(ctx, t, &t->tinf[k], t->core->threads[k]);
+                if (r < 0)
+                        return r;
+                r = signals_restore_thread_remote(ctx, t, &t->tinf[k], t->core->threads[k]);
+                if (r < 0)
+                        return r;
+        }
+        /* credentials last: they drop what the steps above need */
+        for (size_t k = 1; k < nth; k++) {
+                r = creds_restore_remote(ctx, t, &t->tinf[k], t->core->threads[k]);
+                if (r < 0)
+                        return r;
+        }
+        r = creds_restore_remote(ctx, t, &t->inf, t->core->threads[0]);
         if (r < 0)
                 return r;
         if (t->core->dumpable == 0 || t->core->dumpable == 1) {
@@ -328,16 +430,12 @@ static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
         r = infect_scratch_unmap(&t->inf);
         if (r < 0)
                 return r;
-        /* final state: set in a PTRACE_EVENT_STOP so an interrupted syscall restarts */
-        regs_from_image(tc->regs, &t->inf.regs);
-        t->inf.orig_sigmask = tc->blocked;
-        r = infect_finish(&t->inf);
-        if (r < 0)
-                return log_error_errno(r, "pid %d: cannot set its registers: %m", pid);
-        r = arch_set_xstate(pid, tc->xsave.data, tc->xsave.len);
-        if (r < 0)
-                return log_error_errno(r, "pid %d: cannot restore the FPU/XSAVE state: %m", pid);
-        return 0;
+        for (size_t k = 1; k < nth; k++) {
+                r = finish_thread(&t->tinf[k], t->core->threads[k]);
+                if (r < 0)
+                        return r;
+        }
+        return finish_thread(&t->inf, t->core->threads[0]);
 }
 
 static void kill_created(struct restore_ctx *ctx, pid_t root) {
@@ -362,6 +460,8 @@ static void restore_ctx_done(struct restore_ctx *ctx) {
                 if (t->fdt)
                         img_msg_free(&t->fdt->base);
                 safe_close(t->pages_fd);
+                free(t->tinf);
+                free(t->tseized);
         }
         free(ctx->tasks);
         if (ctx->file_fds)
@@ -427,11 +527,12 @@ int cryo_restore(const struct restore_opts *opts) {
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);
         deadline.tv_sec += 5;
-        for (size_t i = 0; i < ctx.ntasks; i++) {
-                r = check_pid_free(ctx.tasks[i].pe->pid, &deadline);
-                if (r < 0)
-                        goto out;
-        }
+        for (size_t i = 0; i < ctx.ntasks; i++)
+                for (size_t k = 0; k < ctx.tasks[i].pe->n_threads; k++) {
+                        r = check_pid_free(ctx.tasks[i].pe->threads[k], &deadline);
+                        if (r < 0)
+                                goto out;
+                }
 
         r = files_restore_open_all(&ctx);
         if (r < 0)
@@ -466,9 +567,13 @@ int cryo_restore(const struct restore_opts *opts) {
                         goto fail;
         }
         for (size_t i = 0; i < ctx.ntasks; i++) {
-                if (infect_detach(ctx.tasks[i].pe->pid) < 0)
-                        log_warn("pid %d: cannot detach: %m", ctx.tasks[i].pe->pid);
-                ctx.tasks[i].seized = false;
+                struct restore_task *t = &ctx.tasks[i];
+                for (size_t k = 1; k < t->core->n_threads; k++)
+                        if (infect_detach(t->core->threads[k]->tid) < 0)
+                                log_warn("thread %d: cannot detach: %m", t->core->threads[k]->tid);
+                if (infect_detach(t->pe->pid) < 0)
+                        log_warn("pid %d: cannot detach: %m", t->pe->pid);
+                t->seized = false;
         }
         prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
         if (opts->pidfile) {

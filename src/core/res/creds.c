@@ -17,7 +17,7 @@
 #include "basic/util.h"
 #include "core/res/task.h"
 
-int creds_dump(struct dump_ctx *ctx, struct dump_task *t, ThreadCore *tc) {
+int creds_dump(struct dump_ctx *ctx, struct dump_task *t, struct infect_task *inf, ThreadCore *tc) {
         struct proc_status st;
         int64_t sb;
         int r;
@@ -43,7 +43,7 @@ int creds_dump(struct dump_ctx *ctx, struct dump_task *t, ThreadCore *tc) {
         c->cap_bnd = st.cap_bnd;
         c->cap_amb = st.cap_amb;
         c->no_new_privs = st.no_new_privs;
-        sb = infect_call(&t->inf, __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
+        sb = infect_call(inf, __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
         if (sb < 0)
                 return log_error_errno((int)sb, "pid %d: cannot read securebits: %m", tc->tid);
         c->secbits = sb;
@@ -68,10 +68,9 @@ static int cap_last_cap(void) {
                         return log_error_errno((int)_r, "pid %d: cannot restore %s: %m", pid, what);                  \
         } while (0)
 
-int creds_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
-        struct infect_task *inf = &t->inf;
-        CredsEntry *c = t->core->threads[0]->creds;
-        pid_t pid = t->pe->pid;
+int creds_restore_remote(struct restore_ctx *ctx, struct restore_task *t, struct infect_task *inf, ThreadCore *tc) {
+        CredsEntry *c = tc->creds;
+        pid_t pid = tc->tid;
         int last = cap_last_cap();
 
         if (!c)

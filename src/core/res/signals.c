@@ -62,12 +62,50 @@ static int peek_queue(pid_t tid, bool shared, SiginfoEntry ***ret, size_t *ret_n
         return 0;
 }
 
+int signals_dump_thread(struct dump_ctx *ctx, struct dump_task *t, struct infect_task *inf, ThreadCore *tc) {
+        struct k_stack ks;
+        int64_t r;
+        pid_t tid = tc->tid;
+
+        r = infect_call(inf, __NR_sigaltstack, 0, inf->scratch, 0, 0, 0, 0);
+        if (r < 0)
+                return log_error_errno((int)r, "pid %d: cannot read sigaltstack: %m", tid);
+        r = infect_read_mem(t->pid, inf->scratch, &ks, sizeof(ks));
+        if (r < 0)
+                return log_error_errno((int)r, "pid %d: cannot read sigaltstack: %m", tid);
+        tc->altstack = xzalloc(sizeof(*tc->altstack));
+        sigaltstack_entry__init(tc->altstack);
+        tc->altstack->sp = ks.sp;
+        tc->altstack->flags = ks.flags;
+        tc->altstack->size = ks.size;
+
+        tc->blocked = inf->orig_sigmask;
+        r = peek_queue(tid, false, &tc->pending, &tc->n_pending);
+        if (r < 0)
+                return log_error_errno((int)r, "pid %d: cannot read pending signals: %m", tid);
+        return 0;
+}
+
+int signals_restore_thread_remote(struct restore_ctx *ctx, struct restore_task *t, struct infect_task *inf,
+                                  ThreadCore *tc) {
+        if (!tc->altstack || (tc->altstack->flags & SS_DISABLE))
+                return 0;
+        struct k_stack ks = { .sp = tc->altstack->sp, .flags = tc->altstack->flags & ~SS_ONSTACK,
+                              .size = tc->altstack->size };
+        int r = infect_write_mem(t->pe->pid, inf->scratch, &ks, sizeof(ks));
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot write scratch memory: %m", tc->tid);
+        int64_t x = infect_call(inf, __NR_sigaltstack, inf->scratch, 0, 0, 0, 0, 0);
+        if (x < 0)
+                return log_error_errno((int)x, "pid %d: cannot restore sigaltstack: %m", tc->tid);
+        return 0;
+}
+
 int signals_dump(struct dump_ctx *ctx, struct dump_task *t) {
         struct infect_task *inf = &t->inf;
         TaskCore *core = t->core;
         ThreadCore *tc = core->threads[0];
         struct k_sigaction ka[64];
-        struct k_stack ks;
         int64_t r;
 
         for (int sig = 1; sig <= 64; sig++) {
@@ -90,22 +128,9 @@ int signals_dump(struct dump_ctx *ctx, struct dump_task *t) {
                 core->sigactions[i] = e;
         }
 
-        r = infect_call(inf, __NR_sigaltstack, 0, inf->scratch, 0, 0, 0, 0);
+        r = signals_dump_thread(ctx, t, inf, tc);
         if (r < 0)
-                return log_error_errno((int)r, "pid %d: cannot read sigaltstack: %m", t->pid);
-        r = infect_read_mem(t->pid, inf->scratch, &ks, sizeof(ks));
-        if (r < 0)
-                return log_error_errno((int)r, "pid %d: cannot read sigaltstack: %m", t->pid);
-        tc->altstack = xzalloc(sizeof(*tc->altstack));
-        sigaltstack_entry__init(tc->altstack);
-        tc->altstack->sp = ks.sp;
-        tc->altstack->flags = ks.flags;
-        tc->altstack->size = ks.size;
-
-        tc->blocked = inf->orig_sigmask;
-        r = peek_queue(t->pid, false, &tc->pending, &tc->n_pending);
-        if (r < 0)
-                return log_error_errno((int)r, "pid %d: cannot read pending signals: %m", t->pid);
+                return r;
         r = peek_queue(t->pid, true, &core->shared_pending, &core->n_shared_pending);
         if (r < 0)
                 return log_error_errno((int)r, "pid %d: cannot read shared pending signals: %m", t->pid);
@@ -138,11 +163,15 @@ int signals_restore_child(struct restore_ctx *ctx, struct restore_task *t) {
                 if (syscall(__NR_rt_sigqueueinfo, pid, si.si_signo, &si) < 0)
                         return log_error_errno(-errno, "pid %d: cannot queue shared signal %d: %m", pid, si.si_signo);
         }
-        for (size_t i = 0; i < tc->n_pending; i++) {
-                siginfo_t si;
-                memcpy(&si, tc->pending[i]->siginfo.data, MIN(sizeof(si), tc->pending[i]->siginfo.len));
-                if (syscall(__NR_rt_tgsigqueueinfo, pid, pid, si.si_signo, &si) < 0)
-                        return log_error_errno(-errno, "pid %d: cannot queue signal %d: %m", pid, si.si_signo);
+        for (size_t k = 0; k < core->n_threads; k++) {
+                ThreadCore *th = core->threads[k];
+                for (size_t i = 0; i < th->n_pending; i++) {
+                        siginfo_t si;
+                        memcpy(&si, th->pending[i]->siginfo.data, MIN(sizeof(si), th->pending[i]->siginfo.len));
+                        if (syscall(__NR_rt_tgsigqueueinfo, pid, th->tid, si.si_signo, &si) < 0)
+                                return log_error_errno(-errno, "pid %d: cannot queue signal %d: %m", th->tid,
+                                                       si.si_signo);
+                }
         }
         return 0;
 }

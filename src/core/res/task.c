@@ -40,7 +40,7 @@ static bool is_deleted(const char *p) {
         return l > 10 && strcmp(p + l - 10, " (deleted)") == 0;
 }
 
-int thread_dump_misc(struct dump_ctx *ctx, struct dump_task *t, ThreadCore *tc) {
+int thread_dump_misc(struct dump_ctx *ctx, struct dump_task *t, struct infect_task *inf, ThreadCore *tc) {
         pid_t tid = tc->tid;
         struct cryo_ptrace_rseq_configuration rc = { 0 };
         struct sched_param sp;
@@ -75,10 +75,10 @@ int thread_dump_misc(struct dump_ctx *ctx, struct dump_task *t, ThreadCore *tc) 
         tc->robust_list = head;
         tc->robust_list_len = len;
 
-        r = infect_call(&t->inf, __NR_prctl, PR_GET_TID_ADDRESS, t->inf.scratch, 0, 0, 0, 0);
+        r = infect_call(inf, __NR_prctl, PR_GET_TID_ADDRESS, inf->scratch, 0, 0, 0, 0);
         if (r < 0)
                 return log_error_errno((int)r, "pid %d: cannot read clear_child_tid: %m", tid);
-        r = infect_read_mem(t->pid, t->inf.scratch, &tc->clear_child_tid, sizeof(uint64_t));
+        r = infect_read_mem(t->pid, inf->scratch, &tc->clear_child_tid, sizeof(uint64_t));
         if (r < 0)
                 return log_error_errno((int)r, "pid %d: cannot read clear_child_tid: %m", tid);
 
@@ -204,6 +204,50 @@ int task_restore_child(struct restore_ctx *ctx, struct restore_task *t) {
         return 0;
 }
 
+static int rseq_register(struct infect_task *inf, ThreadCore *tc) {
+        if (!tc->rseq)
+                return 0;
+        int64_t r = infect_call(inf, __NR_rseq, tc->rseq->ptr, tc->rseq->size, 0, tc->rseq->sig, 0, 0);
+        if (r < 0)
+                return log_error_errno((int)r, "pid %d: cannot re-register rseq at %#llx: %m", tc->tid,
+                                       (unsigned long long)tc->rseq->ptr);
+        return 0;
+}
+
+static int sched_restore(ThreadCore *tc) {
+        struct sched_param sp = { .sched_priority = tc->sched_prio };
+        if (sched_setscheduler(tc->tid, tc->sched_policy, &sp) < 0)
+                return log_error_errno(-errno, "pid %d: cannot set scheduling policy %d: %m", tc->tid, tc->sched_policy);
+        if (setpriority(PRIO_PROCESS, tc->tid, tc->nice) < 0)
+                return log_error_errno(-errno, "pid %d: cannot set nice %d: %m", tc->tid, tc->nice);
+        return 0;
+}
+
+int thread_restore_remote(struct restore_ctx *ctx, struct restore_task *t, struct infect_task *inf, ThreadCore *tc) {
+        pid_t tid = tc->tid;
+        int64_t x;
+        int r;
+
+        x = infect_call(inf, __NR_set_robust_list, tc->robust_list, tc->robust_list_len, 0, 0, 0, 0);
+        if (x < 0)
+                return log_error_errno((int)x, "pid %d: cannot set the robust futex list: %m", tid);
+        infect_call(inf, __NR_set_tid_address, tc->clear_child_tid, 0, 0, 0, 0, 0);
+        if (tc->comm) {
+                char comm[16] = { 0 };
+                snprintf(comm, sizeof(comm), "%s", tc->comm);
+                r = infect_write_mem(t->pe->pid, inf->scratch, comm, sizeof(comm));
+                if (r < 0)
+                        return log_error_errno(r, "pid %d: cannot write scratch memory: %m", tid);
+                x = infect_call(inf, __NR_prctl, PR_SET_NAME, inf->scratch, 0, 0, 0, 0);
+                if (x < 0)
+                        return log_error_errno((int)x, "pid %d: cannot set comm: %m", tid);
+        }
+        r = rseq_register(inf, tc);
+        if (r < 0)
+                return r;
+        return sched_restore(tc);
+}
+
 int task_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
         TaskCore *core = t->core;
         ThreadCore *tc = core->threads[0];
@@ -211,12 +255,9 @@ int task_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
         pid_t pid = t->pe->pid;
         int64_t r;
 
-        if (tc->rseq) {
-                r = infect_call(inf, __NR_rseq, tc->rseq->ptr, tc->rseq->size, 0, tc->rseq->sig, 0, 0);
-                if (r < 0)
-                        return log_error_errno((int)r, "pid %d: cannot re-register rseq at %#llx: %m", pid,
-                                               (unsigned long long)tc->rseq->ptr);
-        }
+        r = rseq_register(inf, tc);
+        if (r < 0)
+                return r;
         r = infect_call(inf, __NR_personality, core->personality, 0, 0, 0, 0, 0);
         if (r < 0)
                 return log_error_errno((int)r, "pid %d: cannot set personality %#x: %m", pid, core->personality);
@@ -229,10 +270,5 @@ int task_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                                                e->resource, (unsigned long long)e->cur, (unsigned long long)e->max,
                                                errno == EPERM ? " (cryo cannot raise a hard limit above its own)" : "");
         }
-        struct sched_param sp = { .sched_priority = tc->sched_prio };
-        if (sched_setscheduler(pid, tc->sched_policy, &sp) < 0)
-                return log_error_errno(-errno, "pid %d: cannot set scheduling policy %d: %m", pid, tc->sched_policy);
-        if (setpriority(PRIO_PROCESS, pid, tc->nice) < 0)
-                return log_error_errno(-errno, "pid %d: cannot set nice %d: %m", pid, tc->nice);
-        return 0;
+        return sched_restore(tc);
 }

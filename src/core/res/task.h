@@ -15,10 +15,15 @@
 int task_dump_misc(struct dump_ctx *ctx, struct dump_task *t);
 int task_restore_child(struct restore_ctx *ctx, struct restore_task *t);
 int task_restore_remote(struct restore_ctx *ctx, struct restore_task *t);
-int thread_dump_misc(struct dump_ctx *ctx, struct dump_task *t, ThreadCore *tc);
+int thread_dump_misc(struct dump_ctx *ctx, struct dump_task *t, struct infect_task *inf, ThreadCore *tc);
+/* per-thread state of a non-leader thread, by remote calls in that thread */
+int thread_restore_remote(struct restore_ctx *ctx, struct restore_task *t, struct infect_task *inf, ThreadCore *tc);
 
 /* signals.c */
 int signals_dump(struct dump_ctx *ctx, struct dump_task *t);
+int signals_dump_thread(struct dump_ctx *ctx, struct dump_task *t, struct infect_task *inf, ThreadCore *tc);
+int signals_restore_thread_remote(struct restore_ctx *ctx, struct restore_task *t, struct infect_task *inf,
+                                  ThreadCore *tc);
 int signals_restore_child(struct restore_ctx *ctx, struct restore_task *t);
 
 /* timers.c */
@@ -26,8 +31,8 @@ int timers_dump(struct dump_ctx *ctx, struct dump_task *t);
 int timers_restore_child(struct restore_ctx *ctx, struct restore_task *t);
 
 /* creds.c */
-int creds_dump(struct dump_ctx *ctx, struct dump_task *t, ThreadCore *tc);
-int creds_restore_remote(struct restore_ctx *ctx, struct restore_task *t);
+int creds_dump(struct dump_ctx *ctx, struct dump_task *t, struct infect_task *inf, ThreadCore *tc);
+int creds_restore_remote(struct restore_ctx *ctx, struct restore_task *t, struct infect_task *inf, ThreadCore *tc);
 
 /* mm.c */
 int mm_dump_vmas(struct dump_ctx *ctx, struct dump_task *t);   /* before any scratch is mapped */
