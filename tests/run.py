@@ -381,6 +381,7 @@ class Ctx:
         self.sid = None
         self.logs = []  # cryo logs to show on failure
         self.results = []  # (name, ok, message) for tests producing several results
+        self.info = None  # a short note for the PASS line
 
     def note(self, msg):
         self.notes.append(msg)
@@ -511,7 +512,8 @@ class Runner:
         with self.lock:
             if ok:
                 self.passed += 1
-                print("PASS %s%s" % (name, " (%.1fs)" % elapsed if elapsed is not None else ""), flush=True)
+                print("PASS %s%s%s" % (name, " (%.1fs)" % elapsed if elapsed is not None else "",
+                                       " [%s]" % ctx.info if ctx is not None and ctx.info else ""), flush=True)
             else:
                 self.failed += 1
                 self.failures.append(name)
@@ -722,41 +724,90 @@ def check_counter_file(ctx, path, must_reach=None):
     return len(lines)
 
 
+def comm_of(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def wait_for_busy_child(pid, timeout):
+    """Spins until sh has a child that is not `sleep` (the $(expr ...) subshell), so the
+    dump can catch the pipe between them. Returns its comm, or None on timeout."""
+    deadline = time.monotonic() + timeout
+    path = "/proc/%d/task/%d/children" % (pid, pid)
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                kids = f.read().split()
+        except OSError:
+            return None
+        for k in kids:
+            c = comm_of(int(k))
+            if c and c != "sleep":
+                return c
+    return None
+
+
+def dumped_tree(ctx, img):
+    """[(pid, ppid, comm)] from `cryo inspect --json`."""
+    r = ctx.cryo(["inspect", img, "--json"], "inspect-" + os.path.basename(img), log=False, verbose=False)
+    try:
+        return [(t["pid"], t["ppid"], t.get("comm", "?")) for t in json.loads(r.out)["tree"]]
+    except (ValueError, KeyError, TypeError):
+        ctx.fail("cannot read the dumped tree with inspect --json: %s: %s" % (r.describe(), r.err.strip()[-300:]))
+
+
 def flavour_script(ctx, script, rounds=3):
+    """The shell loop: sh appends a counter to a file every second; each round dumps the
+    tree (sh plus sleep or the $(expr) subshell), restores it and checks the counter goes
+    on without a gap or a duplicate, under the same pids."""
     wd = os.path.join(ctx.dir, "wd")
     os.makedirs(wd)
     counter = os.path.join(wd, "counter")
     body = "\n".join(l for l in open(script).read().split("\n") if l.strip() and not l.lstrip().startswith("#"))
     cmd = ["sh", "-c", body, "sh", counter]
     mark = REAPER.mark()
-    env = None
     pid = spawn(cmd, cwd=wd, stdout=os.path.join(ctx.dir, "workload.out"),
-                stderr=os.path.join(ctx.dir, "workload.out"), new_session=True, env=env)
+                stderr=os.path.join(ctx.dir, "workload.out"), new_session=True)
     ctx.pids.add(pid)
     ctx.sid = pid
-    rnd = random.Random(os.environ.get("CRYO_TEST_SEED", str(time.time())))
+    seed = os.environ.get("CRYO_TEST_SEED", str(time.time()))
+    ctx.note("random seed %s (CRYO_TEST_SEED)" % seed)
+    rnd = random.Random(seed)
     deadline = time.monotonic() + 10
     while not os.path.exists(counter) and time.monotonic() < deadline:
         time.sleep(0.01)
     if not os.path.exists(counter):
         ctx.fail("the loop did not start writing %s" % counter)
-    trees_seen = set()
+    caught = []
     for rnd_i in range(rounds):
-        time.sleep(rnd.uniform(0.3, 2.3))
         img = os.path.join(ctx.dir, "img%d" % rnd_i)
         os.makedirs(img)
+        if rnd_i % 2 == 1:
+            # aim for the moment sh runs $(expr ...): a child with a pipe back to sh
+            time.sleep(rnd.uniform(0.0, 0.5))
+            wait_for_busy_child(pid, 3)
+        else:
+            time.sleep(rnd.uniform(0.3, 2.3))
         before = visible_state(pid)
-        tree = list(before)
-        ctx.pids.update(tree)
-        trees_seen.add(len(tree))
-        n_before = check_counter_file(ctx, counter)
+        ctx.pids.update(before)
+        check_counter_file(ctx, counter)
         res = ctx.cryo(["dump", "-t", str(pid), "-D", img], "dump%d" % rnd_i)
         if res.rc != 0:
-            ctx.fail("round %d: dump of tree %s failed: %s: %s" % (rnd_i, tree, res.describe(), res.err.strip()[-500:]))
+            ctx.fail("round %d: dump of tree %s failed: %s: %s" % (rnd_i, list(before), res.describe(),
+                                                                 res.err.strip()[-500:]))
+        tree = dumped_tree(ctx, img)
+        tpids = [t[0] for t in tree]
+        ctx.pids.update(tpids)
+        caught.append("+".join(t[2] for t in tree))
+        if not tree or tree[0][0] != pid:
+            ctx.fail("round %d: dumped tree %s is not rooted at sh %d" % (rnd_i, tree, pid))
         st = REAPER.wait(pid, 15, mark)
         if st is None:
             ctx.fail("round %d: sh %d still alive after dump" % (rnd_i, pid))
-        left = wait_gone(tree, 10)
+        left = wait_gone(tpids, 10)
         if left:
             ctx.fail("round %d: pids %s still exist after dump" % (rnd_i, left))
         n_dumped = check_counter_file(ctx, counter)
@@ -764,30 +815,33 @@ def flavour_script(ctx, script, rounds=3):
         pidfile = os.path.join(ctx.dir, "restore%d.pid" % rnd_i)
         res = ctx.cryo(["restore", "-D", img, "-d", "--pidfile", pidfile], "restore%d" % rnd_i)
         if res.rc != 0:
-            ctx.fail("round %d: restore of tree %s failed: %s: %s" % (rnd_i, tree, res.describe(), res.err.strip()[-500:]))
+            ctx.fail("round %d: restore of tree %s failed: %s: %s" % (rnd_i, tree, res.describe(),
+                                                                     res.err.strip()[-500:]))
+        after = visible_state(pid)
+        ctx.pids.update(after)
         if not pid_alive(pid):
             ctx.fail("round %d: sh %d not alive after restore" % (rnd_i, pid))
         if read_text(pidfile).strip() != str(pid):
             ctx.fail("round %d: pidfile has %r, expected %d" % (rnd_i, read_text(pidfile).strip(), pid))
-        after = visible_state(pid)
-        ctx.pids.update(after)
-        # the tree may have moved on (sleep/expr exit quickly) -- compare only what is still there
-        common = {p: after[p] for p in before if p in after}
-        missing = [p for p in before if p not in after]
-        for p in missing:
-            if p == pid:
-                ctx.fail("round %d: sh itself missing after restore" % rnd_i)
-        d = diff_state({p: before[p] for p in common}, common)
+        # every dumped child must be back as sh's child -- unless it already finished
+        # (expr lives for a millisecond); then sh must have reaped it and gone on
+        for (p, pp, comm) in tree[1:]:
+            if p in after:
+                if int(after[p]["ppid"]) != pp:
+                    ctx.fail("round %d: restored %s %d has ppid %s, expected %d" % (rnd_i, comm, p, after[p]["ppid"], pp))
+            elif comm == "sleep" and pid_exists(p):
+                ctx.fail("round %d: restored sleep %d is not sh's child" % (rnd_i, p))
+        # the shell moves on between our look and the freeze (pipes come and go, the heap
+        # grows): compare only what a running sh does not change
+        common = [p for p in before if p in after and p in tpids]
+        stable = lambda st: {k: v for k, v in st.items() if k not in ("maps", "fds") and not k.startswith("SigBlk")}
+        d = diff_state({p: stable(before[p]) for p in common}, {p: stable(after[p]) for p in common})
         if d:
-            ctx.fail("round %d: visible state changed (tree before %s):\n    %s" % (rnd_i, tree, "\n    ".join(d[:20])))
-        if missing:
-            # a child finished between restore and our look: fine if sh is still counting
-            ctx.note("round %d: %s exited right after restore" % (rnd_i, missing))
-        ctx.note("round %d: tree %s dumped at %d lines" % (rnd_i, tree, n_dumped))
-        time.sleep(1.5)
+            ctx.fail("round %d: visible state changed (tree %s):\n    %s" % (rnd_i, tree, "\n    ".join(d[:20])))
+        ctx.note("round %d: dumped %s at %d lines" % (rnd_i, caught[-1], n_dumped))
+        time.sleep(1.6)
         check_counter_file(ctx, counter, must_reach=n_dumped + 1)
     time.sleep(1.2)
-    n = check_counter_file(ctx, counter)
     final_tree = proc_tree(pid)
     kill_pid(pid, signal.SIGKILL)
     REAPER.wait(pid, 10, mark)
@@ -796,8 +850,7 @@ def flavour_script(ctx, script, rounds=3):
     n = check_counter_file(ctx, counter)
     if n < rounds + 2:
         ctx.fail("counter only reached %d" % n)
-    if max(trees_seen) < 2:
-        ctx.note("note: no dump caught a child process (sleep/expr) this run")
+    ctx.info = "trees dumped: %s; counter reached %d" % (", ".join(caught), n)
 
 
 # --------------------------------------------------------------------------
@@ -1106,7 +1159,8 @@ def main():
     ap.add_argument("-j", dest="jobs", type=int, default=1, help="parallel tests (default 1)")
     ap.add_argument("--keep", action="store_true", help="keep scratch dirs of passed tests too")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="build dir (default build/)")
-    ap.add_argument("--outdir", default=os.path.join(ROOT, "tests", "out"), help="scratch dir (default tests/out)")
+    ap.add_argument("--outdir", default=None,
+                    help="scratch dir (default tests/out/run-PID: runs in parallel do not collide)")
     ap.add_argument("--fuzz", type=int, default=0, metavar="SECONDS",
                     help="also run each fuzzer of build-fuzz/ for SECONDS")
     ap.add_argument("--fuzz-build", default=os.path.join(ROOT, "build-fuzz"))
@@ -1122,6 +1176,9 @@ def main():
         return 2
     global REAPER
     REAPER = Reaper()
+    own_outdir = args.outdir is None
+    if own_outdir:
+        args.outdir = os.path.join(ROOT, "tests", "out", "run-%d" % os.getpid())
     r = Runner(args)
     os.makedirs(r.outdir, exist_ok=True)
 
@@ -1178,6 +1235,9 @@ def main():
         r.failed += 1
     if r.failures:
         print("failed: " + " ".join(r.failures), file=sys.stderr)
+        print("scratch dirs of failed tests are under %s" % os.path.relpath(r.outdir, ROOT), file=sys.stderr)
+    elif own_outdir and not args.keep:
+        shutil.rmtree(r.outdir, ignore_errors=True)
     print("%d passed, %d failed" % (r.passed, r.failed), flush=True)
     return 1 if r.failed else 0
 
