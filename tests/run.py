@@ -670,11 +670,12 @@ def flavour_leave_running(ctx, wl):
     before = visible_state(inst.pid)
     tree = list(before)
     ctx.pids.update(tree)
+    zombies = {p for p in tree if not pid_alive(p)}
     res = ctx.cryo(dump_args(ctx, inst.pid, img, ["-R"]), "dump")
     if res.rc != 0:
         ctx.fail("dump -R failed: %s: %s" % (res.describe(), res.err.strip()[-500:]))
     for p in tree:
-        if not pid_alive(p):
+        if p not in zombies and not pid_alive(p):
             ctx.fail("pid %d died during dump -R (%s)" % (p, status_str(REAPER.wait(p, 0.5, inst.mark))))
         f = proc_stat_fields(p)
         if f[3] in "tT":
@@ -1116,6 +1117,28 @@ def cli_check(ctx):
 
 
 # --------------------------------------------------------------------------
+# real applications (tests/apps/NAME.py, driven by tests/apps/driver.py)
+
+APPS_DIR = os.path.join(ROOT, "tests", "apps")
+_APPS_DRIVER = []
+
+
+def apps_driver():
+    if not _APPS_DRIVER:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("cryo_apps_driver", os.path.join(APPS_DIR, "driver.py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod
+        spec.loader.exec_module(mod)
+        _APPS_DRIVER.append(mod)
+    return _APPS_DRIVER[0]
+
+
+def app_test(ctx, path):
+    apps_driver().run_app(sys.modules[__name__], ctx, path)
+
+
+# --------------------------------------------------------------------------
 # unit tests and fuzzers
 
 def unit_test(ctx, binary):
@@ -1132,7 +1155,7 @@ def unit_test(ctx, binary):
 def fuzz_test(ctx, binary, seconds):
     corpus = os.path.join(ctx.dir, "corpus")
     os.makedirs(corpus, exist_ok=True)
-    seeds = os.path.join(ROOT, "tests", "fuzz", "corpus", os.path.basename(binary))
+    seeds = os.path.join(os.path.dirname(binary), "corpus", os.path.basename(binary))
     args = [binary, "-max_total_time=%d" % seconds, "-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1",
             corpus] + ([seeds] if os.path.isdir(seeds) else [])
     res = run_cmd(args, ctx.dir, "fuzz", timeout=seconds + 120, cwd=ctx.dir)
@@ -1168,6 +1191,7 @@ def main():
                     help="cryo -vN level for the logs (default 4)")
     ap.add_argument("-l", "--list", action="store_true", help="list the tests and exit")
     ap.add_argument("--rounds", type=int, default=3, help="C/R rounds of the script test")
+    ap.add_argument("--no-apps", action="store_true", help="skip the real-application tests (apps/*)")
     args = ap.parse_args()
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -1207,6 +1231,9 @@ def main():
     for b in sorted(glob.glob(os.path.join(r.build, "tests", "unit", "test-*"))):
         if os.access(b, os.X_OK) and os.path.isfile(b):
             tests.append(("unit/%s" % os.path.basename(b), unit_test, (b,), False))
+    if not args.no_apps and os.path.isfile(os.path.join(APPS_DIR, "driver.py")):
+        for (n, path) in apps_driver().scripts():
+            tests.append(("apps/%s" % n, app_test, (path,), True))
     if args.fuzz > 0:
         for b in sorted(glob.glob(os.path.join(args.fuzz_build, "fuzz-*"))):
             if os.access(b, os.X_OK) and os.path.isfile(b) and not b.endswith((".c", ".o", ".sh")):
@@ -1226,7 +1253,10 @@ def main():
     try:
         if args.jobs > 1:
             with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:
-                list(ex.map(go, tests))
+                list(ex.map(go, [t for t in tests if not t[3]]))
+            for t in tests:
+                if t[3]:
+                    go(t)
         else:
             for t in tests:
                 go(t)

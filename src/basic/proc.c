@@ -260,7 +260,7 @@ int proc_parse_stat(const char *text, struct proc_stat *ret) {
                 p = end;
                 n++;
         }
-        if (n < 49)
+        if (n < 48)
                 return -EINVAL;
 #define F(k) f[(k)-4]
 #define SF(k) sf[(k)-4]
@@ -286,6 +286,8 @@ int proc_parse_stat(const char *text, struct proc_stat *ret) {
         s.arg_end = F(49);
         s.env_start = F(50);
         s.env_end = F(51);
+        if (n >= 49)
+                s.exit_code = SF(52);
 #undef F
 #undef SF
         *ret = s;

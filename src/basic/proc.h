@@ -61,6 +61,7 @@ struct proc_stat {
         uint64_t start_code, end_code, start_stack, start_data, end_data, start_brk;
         uint64_t arg_start, arg_end, env_start, env_end;
         unsigned long long starttime;
+        int exit_code; /* field 52: wait status of a zombie */
 };
 
 int proc_parse_stat(const char *text, struct proc_stat *ret);

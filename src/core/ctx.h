@@ -49,6 +49,10 @@ struct dump_thread {
 /* One process being dumped. */
 struct dump_task {
         pid_t pid, ppid, pgid, sid;
+        bool zombie;              /* nothing but pstree data is saved */
+        int exit_code;
+        uint64_t zombie_sigblk;
+        bool stopped;             /* was in a job-control stop */
         bool seized;
         bool prepared;            /* infect_prepare() done: infect_finish() needed */
         struct infect_task inf;   /* the thread-group leader */
@@ -83,6 +87,7 @@ struct dump_ctx {
         size_t npipe_data, cpipe_data;
         uint32_t next_blob_id;
         uint64_t pages_total;
+        Pstree pstree;           /* helpers found by the session check */
 };
 
 /* One process being restored. */
@@ -95,6 +100,8 @@ struct restore_task {
         int pages_fd;             /* cryo's fd for pages-PID.img (inherited by the child) */
         bool created;
         bool seized;
+        bool prepared;
+        bool drain_sigchld;       /* a child died during restore: its SIGCHLD was not pending before */
         struct infect_task inf;   /* the leader */
         struct infect_task *tinf; /* threads[1..] of the core image */
         bool *tseized;

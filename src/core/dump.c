@@ -49,10 +49,22 @@ static int seize_tree(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
                 return log_error_errno(-ESRCH, "no process with pid %d", pid);
         if (r < 0)
                 return log_error_errno(r, "pid %d: cannot read its state: %m", pid);
-        if (ps.state == 'Z')
-                return log_error_errno(-ENOTSUP, "pid %d is a zombie, not supported yet", pid);
-        if (ps.state == 'T')
-                return log_error_errno(-ENOTSUP, "pid %d is stopped (SIGSTOP), not supported yet", pid);
+        if (ps.state == 'Z') {
+                /* a dead child nobody has reaped yet: restore recreates it dead */
+                struct dump_task *z = task_add(ctx, pid, ppid);
+                z->zombie = true;
+                z->exit_code = ps.exit_code;
+                struct proc_status zs;
+                if (proc_read_status(pid, 0, &zs) == 0) {
+                        z->zombie_sigblk = zs.sig_blk;
+                        proc_status_done(&zs);
+                }
+                z->pgid = ps.pgrp;
+                z->sid = ps.session;
+                if (pid == ctx->opts.pid)
+                        return log_error_errno(-EINVAL, "pid %d is a zombie: nothing to checkpoint", pid);
+                return 0;
+        }
         if (ps.state == 't')
                 return log_error_errno(-EBUSY, "pid %d is being traced by another process", pid);
 
@@ -60,6 +72,7 @@ static int seize_tree(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
         struct dump_task *t = task_add(ctx, pid, ppid);
         t->pgid = ps.pgrp;
         t->sid = ps.session;
+        t->stopped = ps.state == 'T';
         r = infect_seize(pid, false);
         if (r < 0) {
                 if (r == -EPERM) {
@@ -143,10 +156,11 @@ static int check_locks(struct dump_ctx *ctx) {
 
 static int check_task(struct dump_ctx *ctx, struct dump_task *t) {
         static const char *const nss[] = { "mnt", "pid", "net", "ipc", "uts", "user", "cgroup", "time" };
-        struct dump_task *root = &ctx->tasks[0];
         struct proc_status st;
         int r;
 
+        if (t->zombie)
+                return 0;
         r = proc_read_status(t->pid, 0, &st);
         if (r < 0)
                 return log_error_errno(r, "pid %d: cannot read status: %m", t->pid);
@@ -166,22 +180,72 @@ static int check_task(struct dump_ctx *ctx, struct dump_task *t) {
                         return log_error_errno(-ENOTSUP, "pid %d lives in another %s namespace than cryo, not supported yet",
                                                t->pid, nss[i]);
         }
-        if (t == root) {
-                if (t->sid != t->pid && !ctx->opts.shell_job)
-                        return log_error_errno(-ENOTSUP, "pid %d: its session %d is outside the tree; use --shell-job (-j) or start it with setsid",
-                                               t->pid, t->sid);
-                if (t->pgid != t->pid && !ctx->opts.shell_job)
-                        return log_error_errno(-ENOTSUP, "pid %d: its process group %d is outside the tree; use --shell-job (-j)",
+        return 0;
+}
+
+static struct dump_task *find_task(struct dump_ctx *ctx, pid_t pid) {
+        for (size_t i = 0; i < ctx->ntasks; i++)
+                if (ctx->tasks[i].pid == pid)
+                        return &ctx->tasks[i];
+        return NULL;
+}
+
+/* Can every session and process group be rebuilt? Restore creates each
+ * process as a child of its parent (so it starts in its parent's session),
+ * calls setsid() in session leaders, then puts every process in its group
+ * with setpgid() -- group leaders first. A group whose leader is gone gets a
+ * temporary helper process with the leader's pid. */
+static int check_sessions(struct dump_ctx *ctx, Pstree *ps) {
+        struct dump_task *root = &ctx->tasks[0];
+        bool outside_sid = root->sid != root->pid, outside_pgid = root->pgid != root->pid;
+
+        if (outside_sid && !ctx->opts.shell_job)
+                return log_error_errno(-ENOTSUP, "pid %d: its session %d is outside the tree; use --shell-job (-j) or start it with setsid",
+                                       root->pid, root->sid);
+        if (outside_pgid && !ctx->opts.shell_job)
+                return log_error_errno(-ENOTSUP, "pid %d: its process group %d is outside the tree; use --shell-job (-j)",
+                                       root->pid, root->pgid);
+        if (outside_sid && find_task(ctx, root->sid))
+                return log_error_errno(-ENOTSUP, "pid %d: its session leader %d is below it, not supported", root->pid,
+                                       root->sid);
+        for (size_t i = 1; i < ctx->ntasks; i++) {
+                struct dump_task *t = &ctx->tasks[i];
+                struct dump_task *p = find_task(ctx, t->ppid);
+                if (t->sid != t->pid && t->sid != p->sid)
+                        return log_error_errno(-ENOTSUP, "pid %d is in session %d but its parent %d is in session %d (its session leader exited or it was reparented), not supported yet",
+                                               t->pid, t->sid, p->pid, p->sid);
+                if (t->pgid == t->pid)
+                        continue;
+                if (outside_pgid && t->pgid == root->pgid) {
+                        if (t->sid != root->sid)
+                                return log_error_errno(-EINVAL, "pid %d: inconsistent process group", t->pid);
+                        continue;
+                }
+                struct dump_task *leader = find_task(ctx, t->pgid);
+                if (leader) {
+                        if (leader->sid != t->sid)
+                                return log_error_errno(-EINVAL, "pid %d: its group %d is in another session", t->pid,
+                                                       t->pgid);
+                        if (t->zombie && t->pgid != p->pgid)
+                                return log_error_errno(-ENOTSUP, "pid %d is a zombie in process group %d, which its parent is not in, not supported yet",
+                                                       t->pid, t->pgid);
+                        continue;
+                }
+                if (t->zombie)
+                        return log_error_errno(-ENOTSUP, "pid %d is a zombie in process group %d whose leader exited, not supported yet",
                                                t->pid, t->pgid);
-                if (t->sid != t->pid && in_tree(ctx, t->sid))
-                        return log_error_errno(-EINVAL, "pid %d: bad session", t->pid);
-        } else {
-                if (t->sid != root->sid)
-                        return log_error_errno(-ENOTSUP, "pid %d has its own session %d, not supported yet", t->pid,
-                                               t->sid);
-                if (t->pgid != root->pgid)
-                        return log_error_errno(-ENOTSUP, "pid %d has its own process group %d, not supported yet",
-                                               t->pid, t->pgid);
+                /* the group's leader exited: a helper will stand in for it */
+                bool have = false;
+                for (size_t k = 0; k < ps->n_helpers; k++)
+                        have |= ps->helpers[k]->pid == (uint32_t)t->pgid;
+                if (have)
+                        continue;
+                PstreeHelper *h = xzalloc(sizeof(*h));
+                pstree_helper__init(h);
+                h->pid = t->pgid;
+                h->parent = p->pid;
+                ps->helpers = xrealloc_array(ps->helpers, ps->n_helpers + 1, sizeof(*ps->helpers));
+                ps->helpers[ps->n_helpers++] = h;
         }
         return 0;
 }
@@ -278,7 +342,7 @@ static int write_images(struct dump_ctx *ctx) {
         char name[64];
         int r;
 
-        Pstree ps = PSTREE__INIT;
+        Pstree ps = ctx->pstree;
         ps.tasks = xzalloc(ctx->ntasks * sizeof(PstreeEntry *));
         for (size_t i = 0; i < ctx->ntasks; i++) {
                 struct dump_task *t = &ctx->tasks[i];
@@ -288,6 +352,10 @@ static int write_images(struct dump_ctx *ctx) {
                 e->ppid = i == 0 ? 0 : t->ppid;
                 e->pgid = t->pgid;
                 e->sid = t->sid;
+                e->zombie = t->zombie;
+                e->exit_code = t->exit_code;
+                e->zombie_sigblk = t->zombie_sigblk;
+                e->stopped = t->stopped;
                 e->n_threads = 1 + t->nth;
                 e->threads = xzalloc(e->n_threads * sizeof(uint32_t));
                 e->threads[0] = t->pid;
@@ -315,6 +383,8 @@ static int write_images(struct dump_ctx *ctx) {
 
         for (size_t i = 0; i < ctx->ntasks; i++) {
                 struct dump_task *t = &ctx->tasks[i];
+                if (t->zombie)
+                        continue;
                 snprintf(name, sizeof(name), "core-%d.img", t->pid);
                 r = img_write_msg(ctx->dirfd, name, IMG_CORE, ctx->ckpt_id, &t->core->base);
                 if (r < 0)
@@ -383,6 +453,8 @@ static void resume_all(struct dump_ctx *ctx) {
                 }
                 if (infect_detach(t->pid) < 0)
                         log_warn("pid %d: cannot detach: %m", t->pid);
+                if (t->stopped)
+                        kill(t->pid, SIGSTOP); /* back into its job-control stop */
                 t->seized = false;
         }
 }
@@ -420,6 +492,9 @@ static void dump_ctx_done(struct dump_ctx *ctx) {
                         fdtable__free_unpacked(t->fdt, NULL);
                 free(t->th);
         }
+        for (size_t i = 0; i < ctx->pstree.n_helpers; i++)
+                pstree_helper__free_unpacked(ctx->pstree.helpers[i], NULL);
+        free(ctx->pstree.helpers);
         for (size_t i = 0; i < ctx->nfiles; i++)
                 file_entry__free_unpacked(ctx->files[i], NULL);
         for (size_t i = 0; i < ctx->npipe_data; i++)
@@ -452,7 +527,7 @@ static int open_dir(const char *dir, int *ret) {
 }
 
 int cryo_dump(const struct dump_opts *opts) {
-        struct dump_ctx ctx = { .opts = *opts, .dirfd = -EBADF };
+        struct dump_ctx ctx = { .opts = *opts, .dirfd = -EBADF, .pstree = PSTREE__INIT };
         int r;
 
         if (opts->pid == getpid() || opts->pid == 1)
@@ -488,7 +563,12 @@ int cryo_dump(const struct dump_opts *opts) {
         r = check_locks(&ctx);
         if (r < 0)
                 goto fail;
+        r = check_sessions(&ctx, &ctx.pstree);
+        if (r < 0)
+                goto fail;
         for (size_t i = 0; i < ctx.ntasks; i++) {
+                if (ctx.tasks[i].zombie)
+                        continue;
                 r = dump_task_state(&ctx, &ctx.tasks[i]);
                 if (r < 0)
                         goto fail;

@@ -170,6 +170,11 @@ static int read_images(struct restore_ctx *ctx) {
                         if (!parent_before)
                                 return log_error_errno(-EBADMSG, "pstree.img: parent of pid %u is missing", t->pe->pid);
                 }
+                if (t->pe->zombie) {
+                        if (i == 0)
+                                return log_error_errno(-EBADMSG, "pstree.img: the root is a zombie");
+                        continue;
+                }
                 r = read_task_images(ctx, t);
                 if (r < 0)
                         return r;
@@ -269,13 +274,29 @@ static int child_setup(struct restore_ctx *ctx, size_t idx) {
                 struct restore_task *c = &ctx->tasks[i];
                 if (c->pe->ppid != (uint32_t)pid)
                         continue;
-                pid_t k = clone_with_pid(c->pe->pid, c->core->exit_signal);
+                pid_t k = clone_with_pid(c->pe->pid, c->core ? c->core->exit_signal : SIGCHLD);
                 if (k < 0)
                         return log_error_errno(-errno, "cannot create pid %d%s: %m", c->pe->pid,
                                                errno == EEXIST ? " (the pid is taken)" : "");
                 if (k == 0)
                         child_run(ctx, i);
         }
+        for (size_t i = 0; i < ctx->pstree->n_helpers; i++) {
+                PstreeHelper *h = ctx->pstree->helpers[i];
+                if (h->parent != (uint32_t)pid)
+                        continue;
+                pid_t k = clone_with_pid(h->pid, SIGCHLD);
+                if (k < 0)
+                        return log_error_errno(-errno, "cannot create helper pid %d for a process group%s: %m", h->pid,
+                                               errno == EEXIST ? " (the pid is taken)" : "");
+                if (k == 0) {
+                        child_report(ctx, 0);
+                        for (;;)
+                                syscall(__NR_pause);
+                }
+        }
+        if (t->pe->zombie)
+                return 0; /* it only needs to exist until cryo makes it exit */
         log_disable_stderr();
         r = files_restore_task_fds(ctx, t);
         if (r < 0)
@@ -310,7 +331,7 @@ static void child_run(struct restore_ctx *ctx, size_t idx) {
 
 static int wait_ready(struct restore_ctx *ctx) {
         size_t got = 0;
-        while (got < ctx->ntasks) {
+        while (got < ctx->ntasks + ctx->pstree->n_helpers) {
                 struct pollfd p = { .fd = ctx->ready_pipe[0], .events = POLLIN };
                 int n = poll(&p, 1, 30000);
                 if (n < 0 && errno == EINTR)
@@ -355,13 +376,10 @@ static int finish_thread(struct infect_task *inf, ThreadCore *tc) {
         return 0;
 }
 
-static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
+static int seize_task(struct restore_ctx *ctx, struct restore_task *t) {
         pid_t pid = t->pe->pid;
-        size_t nth = t->core->n_threads;
-        int64_t x;
-        int r;
-
-        r = infect_seize(pid, true);
+        size_t nth = t->core ? t->core->n_threads : 1;
+        int r = infect_seize(pid, true);
         if (r < 0)
                 return log_error_errno(r, "cannot seize restored pid %d: %m", pid);
         t->seized = true;
@@ -377,11 +395,126 @@ static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
         r = infect_prepare(&t->inf, pid);
         if (r < 0)
                 return r;
+        t->prepared = true;
         for (size_t k = 1; k < nth; k++) {
                 r = infect_prepare(&t->tinf[k], t->core->threads[k]->tid);
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+static struct restore_task *find_task(struct restore_ctx *ctx, pid_t pid) {
+        for (size_t i = 0; i < ctx->ntasks; i++)
+                if (ctx->tasks[i].pe->pid == (uint32_t)pid)
+                        return &ctx->tasks[i];
+        return NULL;
+}
+
+static bool sigchld_was_pending(struct restore_task *t) {
+        if (!t->core)
+                return false;
+        for (size_t i = 0; i < t->core->n_shared_pending; i++)
+                if (t->core->shared_pending[i]->siginfo.len >= 4 &&
+                    *(int32_t *)t->core->shared_pending[i]->siginfo.data == SIGCHLD)
+                        return true;
+        return false;
+}
+
+/* Process groups (leaders first), then zombies die and group helpers go. */
+static int restore_groups(struct restore_ctx *ctx) {
+        pid_t my_pgid = getpgid(0);
+        pid_t root_pgid_outside = ctx->tasks[0].pe->pgid != ctx->tasks[0].pe->pid ? (pid_t)ctx->tasks[0].pe->pgid : 0;
+        struct infect_task hinf;
+        int64_t x;
+        int r;
+
+        for (size_t i = 0; i < ctx->pstree->n_helpers; i++) {
+                PstreeHelper *h = ctx->pstree->helpers[i];
+                r = infect_seize(h->pid, true);
+                if (r >= 0)
+                        r = infect_prepare(&hinf, h->pid);
+                if (r < 0)
+                        return log_error_errno(r, "cannot drive the group helper %d: %m", h->pid);
+                x = infect_call(&hinf, __NR_setpgid, 0, 0, 0, 0, 0, 0);
+                if (x < 0)
+                        return log_error_errno((int)x, "helper %d: cannot create process group: %m", h->pid);
+        }
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < ctx->ntasks; i++) {
+                        struct restore_task *t = &ctx->tasks[i];
+                        pid_t pid = t->pe->pid, want = t->pe->pgid;
+                        bool leader = want == pid;
+                        if (leader != (pass == 0))
+                                continue;
+                        if (root_pgid_outside && want == root_pgid_outside)
+                                want = my_pgid;
+                        if (getpgid(pid) == want)
+                                continue;
+                        x = infect_call(&t->inf, __NR_setpgid, 0, leader ? 0 : want, 0, 0, 0, 0);
+                        if (x < 0)
+                                return log_error_errno((int)x, "pid %d: cannot join process group %d: %m", pid, want);
+                }
+        /* zombies die the way they died */
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                struct restore_task *t = &ctx->tasks[i];
+                if (!t->pe->zombie)
+                        continue;
+                pid_t pid = t->pe->pid;
+                int code = t->pe->exit_code, st;
+                struct rlimit no_core = { 0, 0 };
+                prlimit(pid, RLIMIT_CORE, &no_core, NULL);
+                uint64_t mask = t->pe->zombie_sigblk;
+                if (WIFSIGNALED(code)) {
+                        /* let go of it, with the signal unblocked, and send the signal that killed it */
+                        mask &= ~(1ULL << (WTERMSIG(code) - 1));
+                        ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(mask), &mask);
+                        infect_detach(pid);
+                        kill(pid, WTERMSIG(code));
+                } else {
+                        ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(mask), &mask);
+                        infect_call(&t->inf, __NR_exit_group, WEXITSTATUS(code), 0, 0, 0, 0, 0);
+                        while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
+                                ;
+                }
+                for (int k = 0; k < 500; k++) { /* until it is a zombie of its parent */
+                        struct proc_stat ps;
+                        if (proc_read_stat(pid, 0, &ps) < 0 || ps.state == 'Z')
+                                break;
+                        struct timespec ts = { 0, 2000000 };
+                        nanosleep(&ts, NULL);
+                }
+                t->seized = false;
+                struct restore_task *p = find_task(ctx, t->pe->ppid);
+                if (p && !sigchld_was_pending(p))
+                        p->drain_sigchld = true;
+        }
+        /* group helpers leave; their parents reap them */
+        for (size_t i = 0; i < ctx->pstree->n_helpers; i++) {
+                PstreeHelper *h = ctx->pstree->helpers[i];
+                int st;
+                kill(h->pid, SIGKILL);
+                while (waitpid(h->pid, &st, __WALL) < 0 && errno == EINTR)
+                        ;
+                struct restore_task *p = find_task(ctx, h->parent);
+                if (!p)
+                        return log_error_errno(-EBADMSG, "helper %d has no parent in the tree", h->pid);
+                x = infect_call(&p->inf, __NR_wait4, h->pid, 0, __WALL, 0, 0, 0);
+                if (x != h->pid)
+                        return log_error_errno(x < 0 ? (int)x : -ECHILD, "pid %d: cannot reap group helper %d: %m",
+                                               h->parent, h->pid);
+                if (!sigchld_was_pending(p))
+                        p->drain_sigchld = true;
+        }
+        return 0;
+}
+
+static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
+        pid_t pid = t->pe->pid;
+        size_t nth = t->core->n_threads;
+        int64_t x;
+        int r;
+
         /* glibc's rseq area (inherited from cryo) is about to disappear with
          * cryo's mappings: unregister it exactly as it was registered */
         struct cryo_ptrace_rseq_configuration rc = { 0 };
@@ -394,6 +527,17 @@ static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
         r = mm_restore_remote(ctx, t);
         if (r < 0)
                 return r;
+        if (t->drain_sigchld) {
+                /* a zombie or helper child died during restore: take back the SIGCHLD it sent */
+                uint64_t set = 1ULL << (SIGCHLD - 1);
+                struct timespec zero = { 0, 0 };
+                r = infect_write_mem(pid, t->inf.scratch, &set, sizeof(set));
+                if (r >= 0)
+                        r = infect_write_mem(pid, t->inf.scratch + 64, &zero, sizeof(zero));
+                if (r < 0)
+                        return log_error_errno(r, "pid %d: cannot write scratch memory: %m", pid);
+                infect_call(&t->inf, __NR_rt_sigtimedwait, t->inf.scratch, 0, t->inf.scratch + 64, 8, 0, 0);
+        }
         for (size_t k = 1; k < nth; k++) {
                 /* the syscall instruction moved with the vDSO; the scratch is shared */
                 t->tinf[k].syscall_ip = t->inf.syscall_ip;
@@ -439,6 +583,8 @@ static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
 }
 
 static void kill_created(struct restore_ctx *ctx, pid_t root) {
+        for (size_t i = 0; ctx->pstree && i < ctx->pstree->n_helpers; i++)
+                kill(ctx->pstree->helpers[i]->pid, SIGKILL);
         for (size_t i = 0; i < ctx->ntasks; i++)
                 if (ctx->tasks[i].created || ctx->tasks[i].seized)
                         kill(ctx->tasks[i].pe->pid, SIGKILL);
@@ -452,7 +598,8 @@ static void kill_created(struct restore_ctx *ctx, pid_t root) {
 static void restore_ctx_done(struct restore_ctx *ctx) {
         for (size_t i = 0; i < ctx->ntasks; i++) {
                 struct restore_task *t = &ctx->tasks[i];
-                img_msg_free(&t->core->base);
+                if (t->core)
+                        img_msg_free(&t->core->base);
                 if (t->mm)
                         img_msg_free(&t->mm->base);
                 if (t->pagemap)
@@ -505,7 +652,7 @@ int cryo_restore(const struct restore_opts *opts) {
         /* cryo's own fds go above every fd number the tree uses */
         int maxfd = 2;
         for (size_t i = 0; i < ctx.ntasks; i++)
-                for (size_t k = 0; k < ctx.tasks[i].fdt->n_fds; k++)
+                for (size_t k = 0; ctx.tasks[i].fdt && k < ctx.tasks[i].fdt->n_fds; k++)
                         maxfd = MAX(maxfd, ctx.tasks[i].fdt->fds[k]->fd);
         ctx.fd_base = MAX(maxfd + 1, 64);
         ctx.next_high_fd = ctx.fd_base;
@@ -518,10 +665,13 @@ int cryo_restore(const struct restore_opts *opts) {
                 goto out;
         ctx.dirfd = r;
         for (size_t i = 0; i < ctx.ntasks; i++) {
+                if (ctx.tasks[i].pe->zombie)
+                        continue;
                 if ((r = restore_ctx_move_high(&ctx, ctx.tasks[i].pages_fd)) < 0)
                         goto out;
                 ctx.tasks[i].pages_fd = r;
         }
+
         log_relocate(ctx.fd_base);
 
         struct timespec deadline;
@@ -533,6 +683,11 @@ int cryo_restore(const struct restore_opts *opts) {
                         if (r < 0)
                                 goto out;
                 }
+        for (size_t i = 0; i < ctx.pstree->n_helpers; i++) {
+                r = check_pid_free(ctx.pstree->helpers[i]->pid, &deadline);
+                if (r < 0)
+                        goto out;
+        }
 
         r = files_restore_open_all(&ctx);
         if (r < 0)
@@ -562,12 +717,24 @@ int cryo_restore(const struct restore_opts *opts) {
         if (r < 0)
                 goto fail;
         for (size_t i = 0; i < ctx.ntasks; i++) {
+                r = seize_task(&ctx, &ctx.tasks[i]);
+                if (r < 0)
+                        goto fail;
+        }
+        r = restore_groups(&ctx);
+        if (r < 0)
+                goto fail;
+        for (size_t i = 0; i < ctx.ntasks; i++) {
+                if (ctx.tasks[i].pe->zombie)
+                        continue;
                 r = restore_one(&ctx, &ctx.tasks[i]);
                 if (r < 0)
                         goto fail;
         }
         for (size_t i = 0; i < ctx.ntasks; i++) {
                 struct restore_task *t = &ctx.tasks[i];
+                if (t->pe->zombie)
+                        continue;
                 for (size_t k = 1; k < t->core->n_threads; k++)
                         if (infect_detach(t->core->threads[k]->tid) < 0)
                                 log_warn("thread %d: cannot detach: %m", t->core->threads[k]->tid);
@@ -575,6 +742,10 @@ int cryo_restore(const struct restore_opts *opts) {
                         log_warn("pid %d: cannot detach: %m", t->pe->pid);
                 t->seized = false;
         }
+        /* stopped tasks go back into their job-control stop */
+        for (size_t i = 0; i < ctx.ntasks; i++)
+                if (ctx.tasks[i].pe->stopped)
+                        kill(ctx.tasks[i].pe->pid, SIGSTOP);
         prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
         if (opts->pidfile) {
                 char buf[32];
