@@ -154,6 +154,13 @@ static void test_status(void) {
                 strcat(big, g);
         }
         strcat(big, "\nUmask:\t0777\n");
+        /* found by fuzz-proc: a second Groups line overflowed the array */
+        char two[8192];
+        snprintf(two, sizeof(two), "%sGroups:\t1 2\n", big);
+        int r2 = proc_parse_status(two, &s);
+        ok(r2 < 0 || s.ngroups == 300 || s.ngroups == 302 || s.ngroups == 2, "status: two Groups lines do not corrupt");
+        if (r2 == 0)
+                proc_status_done(&s);
         int rr = proc_parse_status(big, &s);
         is_int(rr, 0, "status: 300 groups parse");
         if (rr == 0) {
@@ -215,6 +222,7 @@ static void test_stat(void) {
                 "27736 (x) R 27681 27681 2958 0 -1 4194304\n",    /* too few fields */
                 "x (y) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50\n",
                 "1 (y) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 zz 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50\n",
+                "1 (x)", /* ends at ')': found by fuzz-proc (read past the end) */
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 char what[128];
