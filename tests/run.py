@@ -407,6 +407,11 @@ class Ctx:
         kill_tree(sorted(self.pids), None)
 
 
+def last_line(text):
+    lines = [l for l in text.split("\n") if l.strip()]
+    return lines[-1].strip() if lines else "(no output)"
+
+
 def one_line_error(res):
     """The CLI must report a failure as exactly one non-empty line on stderr."""
     lines = [l for l in res.err.split("\n") if l.strip()]
@@ -421,6 +426,8 @@ class Workload:
         self.flavours = ["cr", "leave-running", "norestore"]
         self.timeout = 60
         self.refuse_words = []  # the refusal must mention one of these (lower case)
+        self.dump_opts = []  # opts=--a,--b : extra cryo dump options
+        self.restore_opts = []  # ropts=... : extra cryo restore options
         try:
             with open(src, errors="replace") as f:
                 for line in f:
@@ -435,6 +442,10 @@ class Workload:
                             self.timeout = int(v)
                         elif k == "refuse":
                             self.refuse_words = [w.lower() for w in v.split("|") if w]
+                        elif k == "opts":
+                            self.dump_opts = v.split(",")
+                        elif k == "ropts":
+                            self.restore_opts = v.split(",")
         except OSError:
             pass
         # neg_* workloads hold something cryo must refuse to dump
@@ -568,7 +579,8 @@ class Runner:
 # workload flavours
 
 def dump_args(ctx, pid, img, extra=()):
-    return ["dump", "-t", str(pid), "-D", img] + list(extra)
+    wl = getattr(ctx, "wl", None)
+    return ["dump", "-t", str(pid), "-D", img] + list(extra) + (wl.dump_opts if wl else [])
 
 
 def check_dumped_gone(ctx, inst, tree):
@@ -589,10 +601,11 @@ def restore_and_check(ctx, inst, img, before, tag="restore"):
     if os.path.exists(pidfile):
         os.unlink(pidfile)
     inst.mark = REAPER.mark()
-    res = ctx.cryo(["restore", "-D", img, "-d", "--pidfile", pidfile], tag)
+    wl = getattr(ctx, "wl", None)
+    res = ctx.cryo(["restore", "-D", img, "-d", "--pidfile", pidfile] + (wl.restore_opts if wl else []), tag)
     if res.rc != 0:
         kill_tree(list(before), ctx.sid)
-        ctx.fail("restore failed: %s: %s" % (res.describe(), res.err.strip()[-500:]))
+        ctx.fail("restore failed: %s: %s" % (res.describe(), last_line(res.err)))
     if not pid_alive(inst.pid):
         ctx.fail("restored pid %d is not alive after restore -d (%s, result: %s)" %
                  (inst.pid, status_str(REAPER.wait(inst.pid, 0.5, inst.mark)), inst.result()))
@@ -615,6 +628,7 @@ def flavour_norestore(ctx, wl):
 
 
 def flavour_cr(ctx, wl):
+    ctx.wl = wl
     inst = Instance(ctx, wl)
     img = os.path.join(ctx.dir, "img")
     os.makedirs(img)
@@ -625,7 +639,7 @@ def flavour_cr(ctx, wl):
     ctx.pids.update(tree)
     res = ctx.cryo(dump_args(ctx, inst.pid, img), "dump")
     if res.rc != 0:
-        ctx.fail("dump failed: %s: %s" % (res.describe(), res.err.strip()[-500:]))
+        ctx.fail("dump failed: %s: %s" % (res.describe(), last_line(res.err)))
     check_dumped_gone(ctx, inst, tree)
     restore_and_check(ctx, inst, img, before)
     inst.go_and_check(wl.timeout, "restored workload")
@@ -662,6 +676,7 @@ def unsnapshot_files(top, dest, saved):
 
 
 def flavour_leave_running(ctx, wl):
+    ctx.wl = wl
     inst = Instance(ctx, wl)
     img = os.path.join(ctx.dir, "img")
     os.makedirs(img)
@@ -673,7 +688,7 @@ def flavour_leave_running(ctx, wl):
     zombies = {p for p in tree if not pid_alive(p)}
     res = ctx.cryo(dump_args(ctx, inst.pid, img, ["-R"]), "dump")
     if res.rc != 0:
-        ctx.fail("dump -R failed: %s: %s" % (res.describe(), res.err.strip()[-500:]))
+        ctx.fail("dump -R failed: %s: %s" % (res.describe(), last_line(res.err)))
     for p in tree:
         if p not in zombies and not pid_alive(p):
             ctx.fail("pid %d died during dump -R (%s)" % (p, status_str(REAPER.wait(p, 0.5, inst.mark))))
@@ -798,7 +813,7 @@ def flavour_script(ctx, script, rounds=3):
         res = ctx.cryo(["dump", "-t", str(pid), "-D", img], "dump%d" % rnd_i)
         if res.rc != 0:
             ctx.fail("round %d: dump of tree %s failed: %s: %s" % (rnd_i, list(before), res.describe(),
-                                                                 res.err.strip()[-500:]))
+                                                                 last_line(res.err)))
         tree = dumped_tree(ctx, img)
         tpids = [t[0] for t in tree]
         ctx.pids.update(tpids)
@@ -817,7 +832,7 @@ def flavour_script(ctx, script, rounds=3):
         res = ctx.cryo(["restore", "-D", img, "-d", "--pidfile", pidfile], "restore%d" % rnd_i)
         if res.rc != 0:
             ctx.fail("round %d: restore of tree %s failed: %s: %s" % (rnd_i, tree, res.describe(),
-                                                                     res.err.strip()[-500:]))
+                                                                     last_line(res.err)))
         after = visible_state(pid)
         ctx.pids.update(after)
         if not pid_alive(pid):
@@ -1000,7 +1015,7 @@ def neg_images(ctx, wl):
     ctx.pids.update(tree)
     res = ctx.cryo(["dump", "-t", str(inst.pid), "-D", good], "dump")
     if res.rc != 0:
-        ctx.fail("the good dump failed: %s: %s" % (res.describe(), res.err.strip()[-300:]))
+        ctx.fail("the good dump failed: %s: %s" % (res.describe(), last_line(res.err)))
     check_dumped_gone(ctx, inst, tree)
 
     def sub(name, ok, msg=None):
@@ -1113,7 +1128,7 @@ def neg_images(ctx, wl):
 def cli_check(ctx):
     res = ctx.cryo(["check"], "check", log=False, verbose=False)
     if res.rc != 0:
-        ctx.fail("cryo check: %s: %s%s" % (res.describe(), res.out.strip()[-500:], res.err.strip()[-500:]))
+        ctx.fail("cryo check: %s: %s%s" % (res.describe(), res.out.strip()[-500:], last_line(res.err)))
 
 
 # --------------------------------------------------------------------------
