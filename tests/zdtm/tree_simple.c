@@ -7,13 +7,14 @@
  * every process checks its pid, ppid, pgid and sid and the shared offset; P
  * checks with kcmp(KCMP_FILE) that the children's fds are still the same
  * open file as its own; C2 reads the bytes in flight; G checks its pdeath
- * signal is still set and was not sent. P releases the others through a
- * second pipe, collects their verdicts (exit codes, with messages in
+ * signal is still set and was not sent. Once all have checked, P releases
+ * them through a second pipe, collects their verdicts (exit codes, with messages in
  * DIR/fail-NAME) and only then passes. */
 #include "zdtm.h"
 
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -65,15 +66,16 @@ static void check_ids(pid_t pid, pid_t ppid, pid_t pgid, pid_t sid, void (*fail)
                 fail("%s: shared file offset is %lld, expected 10", role, (long long)o);
 }
 
-static void release_wait(void) {
-        char b;
-        if (read(rel_pipe[0], &b, 1) != 1)
-                child_fail("%s: release pipe: %m", role);
-}
-
 static void setup_done(void) {
         if (write(setup_pipe[1], "s", 1) != 1)
                 child_fail("%s: setup pipe: %m", role);
+}
+
+static void release_wait(void) {
+        char b;
+        setup_done(); /* "my checks are done": P releases nobody before all are */
+        if (read(rel_pipe[0], &b, 1) != 1)
+                child_fail("%s: release pipe: %m", role);
 }
 
 static void zfail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -134,8 +136,9 @@ static void child1(void) {
         zdtm_wait_go();
         check_ids(c1_pid, p_pid, p_pid, p_pid, cfail);
         /* G is still our child */
-        if (syscall(SYS_kcmp, getpid(), g_pid, KCMP_FILE, SHARED_FD, SHARED_FD) != 0)
-                child_fail("C1: G's fd %d is not the same open file as C1's", SHARED_FD);
+        long kr = syscall(SYS_kcmp, getpid(), g_pid, KCMP_FILE, SHARED_FD, SHARED_FD);
+        if (kr != 0)
+                child_fail("C1: G's (pid %d) fd %d is not the same open file as C1's (kcmp %ld: %m)", g_pid, SHARED_FD, kr);
         release_wait();
         int st;
         if (waitpid(g_pid, &st, 0) != g_pid)
@@ -216,7 +219,6 @@ int main(int argc, char **argv) {
                 char b;
                 zdtm_check(read(setup_pipe[0], &b, 1) == 1, "a child died during set-up");
         }
-        close(setup_pipe[0]);
 
         zdtm_ready();
         zdtm_wait_go();
@@ -231,6 +233,13 @@ int main(int argc, char **argv) {
                 r = syscall(SYS_kcmp, p_pid, kids[i], KCMP_FILE, rel_pipe[0], rel_pipe[0]);
                 if (r != 0)
                         zdtm_fail("kcmp: %s's release pipe is not P's", i ? "C2" : "C1");
+        }
+        for (int i = 0; i < 3; i++) {
+                char b;
+                struct pollfd pfd = { .fd = setup_pipe[0], .events = POLLIN };
+                /* a child that failed never reports: its verdict will say why */
+                if (poll(&pfd, 1, 10000) != 1 || read(setup_pipe[0], &b, 1) != 1)
+                        break;
         }
         if (write(rel_pipe[1], "rrr", 3) != 3)
                 zdtm_fail("release: %m");
