@@ -382,6 +382,7 @@ class Ctx:
         self.logs = []  # cryo logs to show on failure
         self.results = []  # (name, ok, message) for tests producing several results
         self.info = None  # a short note for the PASS line
+        self.inspect_errors = []
 
     def note(self, msg):
         self.notes.append(msg)
@@ -643,6 +644,13 @@ def flavour_cr(ctx, wl):
     check_dumped_gone(ctx, inst, tree)
     restore_and_check(ctx, inst, img, before)
     inst.go_and_check(wl.timeout, "restored workload")
+    # the images must also be readable by `cryo inspect` and show the tree that was dumped
+    got = dumped_tree(ctx, img)
+    if got is None:
+        ctx.fail("C/R worked, but %s" % ctx.inspect_errors[0])
+    if sorted(t[0] for t in got) != sorted(tree):
+        ctx.fail("C/R worked, but cryo inspect shows the tree %s, dumped was %s" % (sorted(t[0] for t in got),
+                                                                                 sorted(tree)))
 
 
 SNAP_SKIP = {"ready", "go", "result"}
@@ -770,9 +778,13 @@ def dumped_tree(ctx, img):
     """[(pid, ppid, comm)] from `cryo inspect --json`."""
     r = ctx.cryo(["inspect", img, "--json"], "inspect-" + os.path.basename(img), log=False, verbose=False)
     try:
+        if r.rc != 0:
+            raise ValueError("exit %s" % r.rc)
         return [(t["pid"], t["ppid"], t.get("comm", "?")) for t in json.loads(r.out)["tree"]]
     except (ValueError, KeyError, TypeError):
-        ctx.fail("cannot read the dumped tree with inspect --json: %s: %s" % (r.describe(), r.err.strip()[-300:]))
+        ctx.inspect_errors.append("cryo inspect --json %s: %s: %s" % (os.path.basename(img), r.describe(),
+                                                                       last_line(r.err)))
+        return None
 
 
 def flavour_script(ctx, script, rounds=3):
@@ -815,6 +827,8 @@ def flavour_script(ctx, script, rounds=3):
             ctx.fail("round %d: dump of tree %s failed: %s: %s" % (rnd_i, list(before), res.describe(),
                                                                  last_line(res.err)))
         tree = dumped_tree(ctx, img)
+        if tree is None:  # inspect failed (reported at the end): take our own look instead
+            tree = [(p, int(before[p]["ppid"]) if p != pid else 0, comm_of(p) or "?") for p in before]
         tpids = [t[0] for t in tree]
         ctx.pids.update(tpids)
         caught.append("+".join(t[2] for t in tree))
@@ -867,6 +881,8 @@ def flavour_script(ctx, script, rounds=3):
     if n < rounds + 2:
         ctx.fail("counter only reached %d" % n)
     ctx.info = "trees dumped: %s; counter reached %d" % (", ".join(caught), n)
+    if ctx.inspect_errors:
+        ctx.fail("C/R worked, but %s" % ctx.inspect_errors[0])
 
 
 # --------------------------------------------------------------------------
@@ -1023,7 +1039,7 @@ def neg_images(ctx, wl):
 
     # inspect must read the good images
     r = ctx.cryo(["inspect", good], "inspect", log=False, verbose=False)
-    sub("inspect", r.rc == 0 and r.out.strip() != "", "inspect: %s: %s" % (r.describe(), r.err.strip()[-300:]))
+    sub("inspect", r.rc == 0 and r.out.strip() != "", "inspect: %s: %s" % (r.describe(), last_line(r.err)))
     r = ctx.cryo(["inspect", good, "--json"], "inspect-json", log=False, verbose=False)
     try:
         json.loads(r.out)
@@ -1031,7 +1047,7 @@ def neg_images(ctx, wl):
     except ValueError as e:
         jok = False
         r.err += " (stdout is not JSON: %s)" % e
-    sub("inspect-json", jok, "inspect --json: %s: %s" % (r.describe(), r.err.strip()[-300:]))
+    sub("inspect-json", jok, "inspect --json: %s: %s" % (r.describe(), last_line(r.err)))
 
     files = sorted(f for f in os.listdir(good) if image_layout(os.path.join(good, f)))
     if not files:
@@ -1082,7 +1098,7 @@ def neg_images(ctx, wl):
     os.makedirs(oimg)
     r = ctx.cryo(["dump", "-t", str(other.pid), "-D", oimg], "dump-other")
     if r.rc != 0:
-        sub("corrupt/mixed", False, "second dump failed: %s: %s" % (r.describe(), r.err.strip()[-300:]))
+        sub("corrupt/mixed", False, "second dump failed: %s: %s" % (r.describe(), last_line(r.err)))
     else:
         REAPER.wait(other.pid, 10, other.mark)
         wait_gone(other_tree, 10)
