@@ -12,7 +12,7 @@
 #include "cli/common.h"
 #include "core/restore.h"
 
-enum { OPT_INHERIT = 1000, OPT_PIDFILE, OPT_TCP, OPT_UNSUPPORTED };
+enum { OPT_INHERIT = 1000, OPT_PIDFILE, OPT_TCP, OPT_FILE_LOCKS, OPT_UNSUPPORTED };
 
 static void restore_usage(FILE *f) {
         fprintf(f,
@@ -29,6 +29,7 @@ static void restore_usage(FILE *f) {
                 "  -j, --shell-job           restore into cryo's own session, process group and terminal\n"
                 "      --inherit-fd fd[N]:KEY  use cryo's fd N for the external resource KEY\n"
                 "                            (e.g. pipe:[1234], as the dump reported it)\n"
+                "      --file-locks          accepted for CRIU compatibility (saved locks are always restored)\n"
                 "      --tcp-established     restore established TCP connections (not yet implemented)\n"
                 "  -o, --log-file FILE       write a detailed log to FILE\n"
                 "  -v[N]                     verbosity 0..4 (default 2)\n"
@@ -43,6 +44,7 @@ int cmd_restore(int argc, char **argv) {
                 { "pidfile", required_argument, NULL, OPT_PIDFILE },
                 { "inherit-fd", required_argument, NULL, OPT_INHERIT },
                 { "tcp-established", no_argument, NULL, OPT_TCP },
+                { "file-locks", no_argument, NULL, OPT_FILE_LOCKS },
                 { "root", required_argument, NULL, OPT_UNSUPPORTED },
                 { "ext-mount-map", required_argument, NULL, OPT_UNSUPPORTED },
                 { "manage-cgroups", optional_argument, NULL, OPT_UNSUPPORTED },
@@ -75,6 +77,8 @@ int cmd_restore(int argc, char **argv) {
                 case OPT_TCP:
                         o.tcp_established = true;
                         break;
+                case OPT_FILE_LOCKS:
+                        break; /* locks in the images are always restored */
                 case OPT_INHERIT: {
                         int fd;
                         char *colon = strchr(optarg, ':');

@@ -67,3 +67,15 @@ void restore_ctx_close_stash(struct restore_ctx *ctx) {
                         ctx->stash[i].fd = -1;
                 }
 }
+
+const struct restore_shmem *restore_ctx_shmem(const struct restore_ctx *ctx, uint64_t ino) {
+        for (size_t i = 0; i < ctx->nshmem; i++)
+                if (ctx->shmem[i].ino == ino)
+                        return &ctx->shmem[i];
+        return NULL;
+}
+
+void restore_ctx_add_shmem(struct restore_ctx *ctx, uint64_t ino, pid_t pid, uint64_t start, uint64_t end) {
+        struct restore_shmem *s = ARRAY_PUSH(ctx->shmem, ctx->nshmem, ctx->cshmem);
+        *s = (struct restore_shmem){ .ino = ino, .pid = pid, .start = start, .end = end };
+}

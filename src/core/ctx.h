@@ -107,6 +107,13 @@ struct restore_task {
         bool *tseized;
 };
 
+/* A shared anonymous object already created during restore. */
+struct restore_shmem {
+        uint64_t ino; /* its inode when dumped */
+        pid_t pid;    /* restored process that maps it, at [start, end) */
+        uint64_t start, end;
+};
+
 struct restore_ctx {
         struct restore_opts opts;
         int dirfd;
@@ -126,6 +133,8 @@ struct restore_ctx {
         } *stash;
         size_t nstash, cstash;
         int ready_pipe[2];
+        struct restore_shmem *shmem;
+        size_t nshmem, cshmem;
 };
 
 /* Find a file entry by id (NULL if absent). */
@@ -137,4 +146,6 @@ int restore_ctx_stash_fd(struct restore_ctx *ctx, uint64_t key, int fd);
 int restore_ctx_take_fd(struct restore_ctx *ctx, uint64_t key); /* -ENOENT if none */
 /* Close every stashed fd (after the tree has inherited what it needs). */
 void restore_ctx_close_stash(struct restore_ctx *ctx);
+const struct restore_shmem *restore_ctx_shmem(const struct restore_ctx *ctx, uint64_t ino);
+void restore_ctx_add_shmem(struct restore_ctx *ctx, uint64_t ino, pid_t pid, uint64_t start, uint64_t end);
 const char *restore_ctx_inherit(const struct restore_ctx *ctx, const char *key, int *ret_fd);

@@ -140,6 +140,8 @@ static bool in_tree(struct dump_ctx *ctx, pid_t pid) {
 /* File locks are not saved yet: refuse rather than restore without them. */
 static int check_locks(struct dump_ctx *ctx) {
         _cleanup_free_ char *text = NULL;
+        if (ctx->opts.file_locks)
+                return 0; /* collected per fd (files.c) */
         if (read_full_file("/proc/locks", &text, NULL) < 0)
                 return 0;
         for (char *line = text; line && *line;) {

@@ -617,6 +617,7 @@ static void restore_ctx_done(struct restore_ctx *ctx) {
         free(ctx->file_fds);
         restore_ctx_close_stash(ctx);
         free(ctx->stash);
+        free(ctx->shmem);
         if (ctx->files)
                 img_msg_free(&ctx->files->base);
         if (ctx->pstree)

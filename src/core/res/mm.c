@@ -324,7 +324,33 @@ int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *t) {
                 size_t first = nruns;
                 if (!vma_has_pages(e))
                         continue;
-                if (use_scan) {
+                bool shared_anon = e->kind != VMA_KIND__VMA_FILE && (e->flags & MAP_SHARED);
+                _cleanup_close_ int obj_fd = -EBADF;
+                if (shared_anon) {
+                        /* the shared object's data, whoever touched it: SEEK_DATA over its file */
+                        char mf[96];
+                        snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)e->start,
+                                 (unsigned long long)e->end);
+                        obj_fd = open(mf, O_RDONLY | O_CLOEXEC);
+                        if (obj_fd < 0) {
+                                r = log_error_errno(-errno, "pid %d: cannot open shared mapping %llx: %m", t->pid,
+                                                    (unsigned long long)e->start);
+                                goto fail;
+                        }
+                        off_t base = (off_t)e->pgoff, lim = base + (off_t)(e->end - e->start);
+                        for (off_t o = base; o < lim;) {
+                                off_t d = lseek(obj_fd, o, SEEK_DATA);
+                                if (d < 0 || d >= lim)
+                                        break;
+                                off_t h = lseek(obj_fd, d, SEEK_HOLE);
+                                if (h < 0 || h > lim)
+                                        h = lim;
+                                d &= ~(off_t)(PAGE - 1);
+                                h = (h + PAGE - 1) & ~(off_t)(PAGE - 1);
+                                *ARRAY_PUSH(runs, nruns, cruns) = (struct run){ e->start + (d - base), e->start + (h - base) };
+                                o = h;
+                        }
+                } else if (use_scan) {
                         r = scan_pagemap_scan(pm_fd, e, &runs, &nruns, &cruns, first);
                         if (r == -ENOTTY || r == -EINVAL) {
                                 use_scan = false;
@@ -334,7 +360,7 @@ int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *t) {
                                 goto fail;
                         }
                 }
-                if (!use_scan) {
+                if (!use_scan && !shared_anon) {
                         r = scan_pagemap_read(pm_fd, e, 0, &runs, &nruns, &cruns, first);
                         if (r < 0) {
                                 r = log_error_errno(r, "pid %d: cannot read pagemap: %m", t->pid);
@@ -345,7 +371,9 @@ int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *t) {
                 for (size_t k = first; k < nruns; k++) {
                         for (uint64_t a = runs[k].start; a < runs[k].end;) {
                                 size_t len = MIN(runs[k].end - a, (uint64_t)BUF);
-                                if (readable)
+                                if (shared_anon)
+                                        r = pread_all(obj_fd, buf, len, (off_t)(a - e->start) + (off_t)e->pgoff);
+                                else if (readable)
                                         r = infect_read_mem(t->pid, a, buf, len);
                                 else
                                         r = pread_all(mem_fd, buf, len, a);
@@ -563,6 +591,34 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                         added_write[i] = true;
                 }
                 uint32_t flags = (e->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
+                int obj_fd = -1;
+                if (e->kind != VMA_KIND__VMA_FILE && (e->flags & MAP_SHARED)) {
+                        /* one shared anonymous object: the first mapping creates it, the
+                         * others map it through /proc/PID/map_files of the first */
+                        const struct restore_shmem *sh = restore_ctx_shmem(ctx, e->ino);
+                        if (sh) {
+                                char mf[96];
+                                snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", sh->pid,
+                                         (unsigned long long)sh->start, (unsigned long long)sh->end);
+                                if (infect_write_mem(pid, inf->scratch, mf, strlen(mf) + 1) < 0) {
+                                        free(added_write);
+                                        return log_error_errno(-EFAULT, "pid %d: cannot write scratch memory", pid);
+                                }
+                                int64_t o = infect_call(inf, __NR_open, inf->scratch, O_RDWR, 0, 0, 0, 0);
+                                if (o < 0) {
+                                        free(added_write);
+                                        return log_error_errno((int)o, "pid %d: cannot open the shared mapping %s: %m", pid, mf);
+                                }
+                                obj_fd = o;
+                                fd = o;
+                                flags &= ~MAP_ANONYMOUS;
+                        } else if (e->pgoff != 0) {
+                                free(added_write);
+                                return log_error_errno(-ENOTSUP, "pid %d: shared anonymous mapping %llx starts %llu bytes into its object; partially unmapped shared memory is not supported yet",
+                                                       pid, (unsigned long long)e->start, (unsigned long long)e->pgoff);
+                        } else
+                                restore_ctx_add_shmem(ctx, e->ino, pid, e->start, e->end);
+                }
                 if (e->kind == VMA_KIND__VMA_FILE) {
                         size_t idx;
                         restore_ctx_file(ctx, e->file_id, &idx);
@@ -571,7 +627,9 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                                 added_write[i] = false, prot &= ~PROT_WRITE;
                 }
                 int64_t a = infect_call(inf, __NR_mmap, e->start, e->end - e->start, prot, flags, (uint64_t)(int64_t)fd,
-                                        e->kind == VMA_KIND__VMA_FILE ? e->pgoff : 0);
+                                        e->kind == VMA_KIND__VMA_FILE || obj_fd >= 0 ? e->pgoff : 0);
+                if (obj_fd >= 0)
+                        infect_call(inf, __NR_close, obj_fd, 0, 0, 0, 0, 0);
                 if (a < 0 && a > -4096) {
                         r = log_error_errno((int)a, "pid %d: cannot map %llx-%llx %s: %m", pid,
                                             (unsigned long long)e->start, (unsigned long long)e->end,
