@@ -335,6 +335,31 @@ def visible_state(root):
     return state
 
 
+def stable_state(pid, tries=5):
+    """visible_state() taken until two looks in a row agree: a workload that handles a
+    periodic signal shows the signal in SigBlk while its handler runs."""
+    prev = visible_state(pid)
+    for _ in range(tries):
+        time.sleep(0.02)
+        cur = visible_state(pid)
+        if not diff_state(prev, cur):
+            return cur
+        prev = cur
+    return prev
+
+
+def state_diff_settled(before, pid, tries=5):
+    """Differences between `before` and pid's state now, looking again a few times
+    before believing them (transient states come and go)."""
+    d = diff_state(before, visible_state(pid))
+    for _ in range(tries):
+        if not d:
+            break
+        time.sleep(0.02)
+        d = diff_state(before, visible_state(pid))
+    return d
+
+
 def diff_state(a, b):
     """List of human-readable differences (empty if equal)."""
     out = []
@@ -614,9 +639,8 @@ def restore_and_check(ctx, inst, img, before, tag="restore"):
     if pf != str(inst.pid):
         ctx.fail("--pidfile has %r, expected %d" % (pf, inst.pid))
     ctx.pids.update(before)
-    after = visible_state(inst.pid)
-    ctx.pids.update(after)
-    d = diff_state(before, after)
+    ctx.pids.update(visible_state(inst.pid))
+    d = state_diff_settled(before, inst.pid)
     if d:
         ctx.fail("visible state changed by C/R:\n    " + "\n    ".join(d[:20]))
 
@@ -635,7 +659,7 @@ def flavour_cr(ctx, wl):
     os.makedirs(img)
     inst.start()
     inst.wait_ready()
-    before = visible_state(inst.pid)
+    before = stable_state(inst.pid)
     tree = list(before)
     ctx.pids.update(tree)
     res = ctx.cryo(dump_args(ctx, inst.pid, img), "dump")
@@ -690,7 +714,7 @@ def flavour_leave_running(ctx, wl):
     os.makedirs(img)
     inst.start()
     inst.wait_ready()
-    before = visible_state(inst.pid)
+    before = stable_state(inst.pid)
     tree = list(before)
     ctx.pids.update(tree)
     zombies = {p for p in tree if not pid_alive(p)}
@@ -707,7 +731,7 @@ def flavour_leave_running(ctx, wl):
             tr = [l.split()[1] for l in fh if l.startswith("TracerPid:")]
         if tr and tr[0] != "0":
             ctx.fail("pid %d still traced by %s after dump -R" % (p, tr[0]))
-    d = diff_state(before, visible_state(inst.pid))
+    d = state_diff_settled(before, inst.pid)
     if d:
         ctx.fail("visible state changed by dump -R:\n    " + "\n    ".join(d[:20]))
     snap = os.path.join(ctx.dir, "snapshot")
@@ -967,14 +991,14 @@ def neg_dump_bad_dir(ctx, wl, mode):
         inst = Instance(ctx, wl)
         inst.start()
         inst.wait_ready()
-        before = visible_state(inst.pid)
+        before = stable_state(inst.pid)
         res = ctx.cryo(["dump", "-t", str(inst.pid), "-D", img], "dump", log=False, verbose=False)
         if res.rc == 0 or res.rc is None:
             ctx.fail("dump into a %s dir: %s" % (mode, res.describe()))
         e = one_line_error(res)
         if e:
             ctx.fail(e)
-        d = diff_state(before, visible_state(inst.pid)) if pid_alive(inst.pid) else []
+        d = state_diff_settled(before, inst.pid) if pid_alive(inst.pid) else []
         if d:
             ctx.fail("failed dump changed the workload's visible state:\n    " + "\n    ".join(d[:20]))
         check_untouched_and_pass(ctx, inst, "a failed dump into a %s dir" % mode)
@@ -988,7 +1012,7 @@ def neg_dump_unsupported(ctx, wl, words):
     inst = Instance(ctx, wl)
     inst.start()
     inst.wait_ready()
-    before = visible_state(inst.pid)
+    before = stable_state(inst.pid)
     res = ctx.cryo(["dump", "-t", str(inst.pid), "-D", img], "dump", log=False, verbose=False)
     if res.rc == 0 or res.rc is None:
         ctx.fail("dump of %s was not refused: %s" % (wl.name, res.describe()))
@@ -999,7 +1023,7 @@ def neg_dump_unsupported(ctx, wl, words):
     if str(inst.pid) not in res.err or (words and not any(w in low for w in words)):
         ctx.fail("error must name pid %d%s: %r" % (inst.pid, " and the resource (%s)" % "/".join(words) if words else "",
                                                    res.err.strip()))
-    d = diff_state(before, visible_state(inst.pid)) if pid_alive(inst.pid) else []
+    d = state_diff_settled(before, inst.pid) if pid_alive(inst.pid) else []
     if d:
         ctx.fail("refused dump changed the workload's visible state:\n    " + "\n    ".join(d[:20]))
     check_untouched_and_pass(ctx, inst, "a refused dump")
@@ -1026,7 +1050,7 @@ def neg_images(ctx, wl):
     inst = Instance(ctx, wl)
     inst.start()
     inst.wait_ready()
-    before = visible_state(inst.pid)
+    before = stable_state(inst.pid)
     tree = list(before)
     ctx.pids.update(tree)
     res = ctx.cryo(["dump", "-t", str(inst.pid), "-D", good], "dump")

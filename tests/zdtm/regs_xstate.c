@@ -375,7 +375,7 @@ int main(int argc, char **argv) {
                 zdtm_fail("FS base is %#lx, expected %#lx", fs_after, fs_before);
         if (gs_after != gs_want)
                 zdtm_fail("GS base is %#lx, expected %#lx", gs_after, gs_want);
-        if (A64(OFF_ITERS) < 2)
-                zdtm_fail("the loop ran only %" PRIu64 " iterations", A64(OFF_ITERS));
+        if (A64(OFF_ITERS) < 1)
+                zdtm_fail("the loop never ran");
         zdtm_pass();
 }
