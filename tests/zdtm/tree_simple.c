@@ -1,7 +1,8 @@
 /* A process tree across C/R:
  *     P (session leader, group leader)
  *     |- C1 (P's group) --- G (grandchild, P's group, PR_SET_PDEATHSIG)
- *     `- C2 (P's group; its own group in tree_pgrp, which includes this file)
+ *     `- C2 (P's group; its own group in tree_pgrp, which includes this file;
+ *           SCHED_IDLE)
  * All four share one open file description inherited from P (offset 10); a
  * pipe runs from C1 to C2 with 13 bytes in flight at dump time. After go
  * every process checks its pid, ppid, pgid and sid and the shared offset; P
@@ -15,6 +16,7 @@
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -154,9 +156,14 @@ static void child2(void) {
         if (TREE_C2_OWN_PGRP && setpgid(0, 0))
                 child_fail("C2: setpgid: %m");
         close(data_pipe[1]);
+        struct sched_param sp = { 0 };
+        if (sched_setscheduler(0, SCHED_IDLE, &sp))
+                child_fail("C2: SCHED_IDLE: %m");
         setup_done();
         zdtm_wait_go();
         check_ids(c2_pid, p_pid, TREE_C2_OWN_PGRP ? c2_pid : p_pid, p_pid, cfail);
+        if (sched_getscheduler(0) != SCHED_IDLE)
+                child_fail("C2: scheduling policy is %d, expected SCHED_IDLE (%d)", sched_getscheduler(0), SCHED_IDLE);
         char buf[64] = "";
         ssize_t n = read(data_pipe[0], buf, strlen(MSG));
         if (n != (ssize_t)strlen(MSG) || memcmp(buf, MSG, strlen(MSG)))
