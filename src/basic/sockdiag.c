@@ -1,12 +1,13 @@
 /* NETLINK_SOCK_DIAG for AF_UNIX: an exact lookup by inode
- * (unix_diag_req without NLM_F_DUMP, cookie "none"), attributes NAME, PEER,
- * RQLEN and SHUTDOWN (the kernel always adds SHUTDOWN). */
+ * (unix_diag_req without NLM_F_DUMP, cookie "none"), attributes NAME, VFS,
+ * PEER, ICONS, RQLEN and SHUTDOWN (the kernel always adds SHUTDOWN). */
 #include "basic/sockdiag.h"
 
 #include <errno.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -58,6 +59,21 @@ static int parse_reply(const struct nlmsghdr *h, size_t len, uint32_t seq, uint3
                                         ret->wqueue = q.udiag_wqueue;
                                 }
                                 break;
+                        case UNIX_DIAG_VFS:
+                                if (plen >= sizeof(struct unix_diag_vfs)) {
+                                        struct unix_diag_vfs v;
+                                        memcpy(&v, p, sizeof(v));
+                                        ret->has_vfs = true;
+                                        ret->vfs_ino = v.udiag_vfs_ino;
+                                        ret->vfs_dev = v.udiag_vfs_dev;
+                                }
+                                break;
+                        case UNIX_DIAG_ICONS:
+                                free(ret->icons);
+                                ret->nicons = plen / sizeof(uint32_t);
+                                ret->icons = xzalloc(ret->nicons * sizeof(uint32_t) + 1);
+                                memcpy(ret->icons, p, ret->nicons * sizeof(uint32_t));
+                                break;
                         case UNIX_DIAG_SHUTDOWN:
                                 if (plen >= 1) {
                                         ret->has_shutdown = true;
@@ -85,11 +101,14 @@ int sockdiag_unix_by_ino(uint32_t ino, struct unix_diag_info *ret) {
                 .h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST,
                        .nlmsg_seq = 1 },
                 .r = { .sdiag_family = AF_UNIX, .udiag_states = -1, .udiag_ino = ino,
-                       .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN,
+                       .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS |
+                                     UDIAG_SHOW_RQLEN,
                        .udiag_cookie = { ~0U, ~0U } },
         };
         struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-        char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
+        /* a listener's icons take 4 bytes per waiting connection */
+        size_t cap = 1 << 20;
+        _cleanup_free_ char *buf = xzalloc(cap);
 
         fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         if (fd < 0)
@@ -97,7 +116,7 @@ int sockdiag_unix_by_ino(uint32_t ino, struct unix_diag_info *ret) {
         if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 return -errno;
         for (;;) {
-                ssize_t n = recv(fd, buf, sizeof(buf), 0);
+                ssize_t n = recv(fd, buf, cap, 0);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -109,4 +128,10 @@ int sockdiag_unix_by_ino(uint32_t ino, struct unix_diag_info *ret) {
                 if (r <= 0)
                         return r;
         }
+}
+
+void unix_diag_info_done(struct unix_diag_info *i) {
+        free(i->icons);
+        i->icons = NULL;
+        i->nicons = 0;
 }

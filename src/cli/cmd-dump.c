@@ -35,8 +35,10 @@ static void dump_usage(FILE *f, const char *name) {
                 "  -j, --shell-job         the tree belongs to a shell job: its session and\n"
                 "                          process group (and terminal) are outside the tree\n"
                 "      --prev-images-dir D images of a previous (pre-)dump (not yet implemented)\n"
-                "      --tcp-established   checkpoint established TCP connections (not yet implemented)\n"
-                "      --ext-unix-sk       allow unix sockets connected outside the tree (not yet implemented)\n"
+                "      --tcp-established   checkpoint established TCP connections (TCP repair); they stay\n"
+                "                          locked until restore\n"
+                "      --ext-unix-sk       allow unix datagram sockets connected to a name outside the\n"
+                "                          tree (restore connects them to that name again)\n"
                 "      --file-locks        checkpoint file locks (flock, POSIX, OFD)\n"
                 "  -o, --log-file FILE     write a detailed log to FILE\n"
                 "  -v[N]                   verbosity 0..4 (default 2)\n"
@@ -125,8 +127,8 @@ static int dump_main(int argc, char **argv, bool pre) {
                 fprintf(stderr, "cryo: pre-dump is not implemented yet\n");
                 return 2;
         }
-        if (o.prev_images_dir || o.tcp_established || o.ext_unix_sk) {
-                fprintf(stderr, "cryo: --prev-images-dir, --tcp-established and --ext-unix-sk are not implemented yet\n");
+        if (o.prev_images_dir) {
+                fprintf(stderr, "cryo: --prev-images-dir is not implemented yet\n");
                 return 2;
         }
         common_setup_log(&co);

@@ -30,7 +30,8 @@ static void restore_usage(FILE *f) {
                 "      --inherit-fd fd[N]:KEY  use cryo's fd N for the external resource KEY\n"
                 "                            (e.g. pipe:[1234], as the dump reported it)\n"
                 "      --file-locks          accepted for CRIU compatibility (saved locks are always restored)\n"
-                "      --tcp-established     restore established TCP connections (not yet implemented)\n"
+                "      --tcp-established     restore established TCP connections (needed if the\n"
+                "                            checkpoint has any)\n"
                 "  -o, --log-file FILE       write a detailed log to FILE\n"
                 "  -v[N]                     verbosity 0..4 (default 2)\n"
                 "  -h, --help                this help\n");
@@ -110,10 +111,6 @@ int cmd_restore(int argc, char **argv) {
         }
         if (!o.dir) {
                 fprintf(stderr, "cryo: restore needs -D DIR (see 'cryo restore --help')\n");
-                return 2;
-        }
-        if (o.tcp_established) {
-                fprintf(stderr, "cryo: --tcp-established is not implemented yet\n");
                 return 2;
         }
         common_setup_log(&co);

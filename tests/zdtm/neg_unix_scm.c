@@ -1,5 +1,8 @@
-/* Refusal: a socketpair with a file descriptor in flight (SCM_RIGHTS).
- * ZDTM: flavours=norestore */
+/* Refusal: a socketpair with an epoll instance in flight (SCM_RIGHTS): its
+ * registrations name fd numbers of a process, and no process holds it.
+ * Files of the kinds cryo can dump are saved in flight (sk_unix_seqpacket).
+ * ZDTM: flavours=norestore refuse="epoll|anon_inode" */
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "zdtm.h"
@@ -8,6 +11,8 @@ int main(int argc, char **argv) {
         zdtm_init(argc, argv);
         int sv[2];
         zdtm_check(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0, "socketpair: %s", strerror(errno));
+        int ep = epoll_create1(0);
+        zdtm_check(ep >= 0, "epoll_create1: %s", strerror(errno));
         char c = 'x', cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
         struct iovec iov = { &c, 1 };
         struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
@@ -15,9 +20,9 @@ int main(int argc, char **argv) {
         h->cmsg_level = SOL_SOCKET;
         h->cmsg_type = SCM_RIGHTS;
         h->cmsg_len = CMSG_LEN(sizeof(int));
-        int one = 1;
-        memcpy(CMSG_DATA(h), &one, sizeof(int));
+        memcpy(CMSG_DATA(h), &ep, sizeof(int));
         zdtm_check(sendmsg(sv[0], &m, 0) == 1, "sendmsg: %s", strerror(errno));
+        close(ep);
         zdtm_ready();
         zdtm_wait_go();
         char rc;

@@ -16,7 +16,7 @@
 
 static const struct file_ops *const all_ops[] = {
         &memfd_ops, &reg_file_ops, &pipe_ops, &eventfd_ops, &epoll_ops,
-        &timerfd_ops, &signalfd_ops, &inotify_ops, &unix_ops,
+        &timerfd_ops, &signalfd_ops, &inotify_ops, &unix_ops, &inet_ops,
 };
 
 const struct file_ops *file_ops_for(FileKind kind) {
@@ -26,7 +26,13 @@ const struct file_ops *file_ops_for(FileKind kind) {
         return NULL;
 }
 
+/* Names the kind of a socket no file_ops took, for the refusal. */
 static const char *socket_desc(int fd, char *buf, size_t n) {
+        static const char *const nl[] = {
+                [0] = "NETLINK_ROUTE", [2] = "NETLINK_USERSOCK", [4] = "NETLINK_SOCK_DIAG",
+                [6] = "NETLINK_XFRM", [9] = "NETLINK_AUDIT", [12] = "NETLINK_NETFILTER",
+                [15] = "NETLINK_KOBJECT_UEVENT", [16] = "NETLINK_GENERIC",
+        };
         int dom = -1, type = -1, proto = -1;
         socklen_t l = sizeof(int);
         getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l);
@@ -34,16 +40,57 @@ static const char *socket_desc(int fd, char *buf, size_t n) {
         getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
         l = sizeof(int);
         getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
-        const char *d = dom == AF_INET ? "IPv4" : dom == AF_INET6 ? "IPv6" : dom == AF_UNIX ? "unix"
-                      : dom == AF_NETLINK ? "netlink" : dom == AF_PACKET ? "packet" : NULL;
-        if ((dom == AF_INET || dom == AF_INET6) && proto == IPPROTO_TCP)
-                snprintf(buf, n, "a TCP socket");
-        else if ((dom == AF_INET || dom == AF_INET6) && proto == IPPROTO_UDP)
-                snprintf(buf, n, "a UDP socket");
-        else if (d)
-                snprintf(buf, n, "a %s socket (type %d)", d, type);
-        else
+        const char *ip = dom == AF_INET ? "IPv4" : "IPv6";
+        switch (dom) {
+        case AF_INET:
+        case AF_INET6:
+                if (type == SOCK_RAW)
+                        snprintf(buf, n, "a raw %s socket (protocol %d)", ip, proto);
+                else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
+                        snprintf(buf, n, "an ICMP (ping) %s socket", ip);
+                else if (proto == IPPROTO_SCTP)
+                        snprintf(buf, n, "an SCTP %s socket", ip);
+                else if (proto == IPPROTO_UDPLITE)
+                        snprintf(buf, n, "a UDP-Lite %s socket", ip);
+                else if (proto == 262 /* IPPROTO_MPTCP */)
+                        snprintf(buf, n, "an MPTCP %s socket", ip);
+                else if (proto == IPPROTO_TCP)
+                        snprintf(buf, n, "a TCP %s socket", ip);
+                else if (proto == IPPROTO_UDP)
+                        snprintf(buf, n, "a UDP %s socket", ip);
+                else
+                        snprintf(buf, n, "an %s socket of protocol %d", ip, proto);
+                break;
+        case AF_NETLINK:
+                if (proto >= 0 && (size_t)proto < ARRAY_SIZE(nl) && nl[proto])
+                        snprintf(buf, n, "a netlink socket (%s)", nl[proto]);
+                else
+                        snprintf(buf, n, "a netlink socket (protocol %d)", proto);
+                break;
+        case AF_PACKET:
+                snprintf(buf, n, "a packet socket (%s)", type == SOCK_RAW ? "raw" : "cooked");
+                break;
+        case AF_UNIX:
+                snprintf(buf, n, "a unix socket of type %d", type);
+                break;
+        case 40: /* AF_VSOCK */
+                snprintf(buf, n, "a vsock socket");
+                break;
+        case AF_BLUETOOTH:
+                snprintf(buf, n, "a bluetooth socket");
+                break;
+        case AF_ALG:
+                snprintf(buf, n, "an AF_ALG (crypto) socket");
+                break;
+        case AF_KEY:
+                snprintf(buf, n, "a PF_KEY socket");
+                break;
+        case 44: /* AF_XDP */
+                snprintf(buf, n, "an AF_XDP socket");
+                break;
+        default:
                 snprintf(buf, n, "a socket of family %d", dom);
+        }
         return buf;
 }
 
@@ -218,6 +265,97 @@ int files_dump_mapped(struct dump_ctx *ctx, pid_t pid, int path_fd, const char *
         return 0;
 }
 
+int files_dump_getfd(pid_t pid, int fd) {
+        if (pid == getpid()) {
+                int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                return n < 0 ? -errno : n;
+        }
+        int pidfd = syscall(__NR_pidfd_open, pid, 0);
+        if (pidfd < 0)
+                return -errno;
+        int n = syscall(__NR_pidfd_getfd, pidfd, fd, 0);
+        int r = n < 0 ? -errno : n;
+        close(pidfd);
+        return r;
+}
+
+/* A file in flight is described like any other, as held by cryo itself
+ * (pid = cryo, fd = its copy), so the kinds that look at /proc/PID/fd/FD
+ * find it. The copy stays open until files_dump_finish() so later holders
+ * of the same open file description are matched to it by kcmp. */
+int files_dump_inflight(struct dump_ctx *ctx, pid_t holder_pid, int holder_fd, int lfd, uint32_t *ret_id) {
+        struct fd_dump_info fi = { .pid = getpid(), .fd = lfd, .lfd = lfd };
+        char path[64], link[PATH_MAX + 1];
+        const struct file_ops *ops = NULL;
+        FileEntry *fe;
+        uint32_t id;
+        ssize_t n;
+        int r;
+
+        if (fstat(lfd, &fi.st) < 0) {
+                r = log_error_errno(-errno, "pid %d: fd %d: cannot stat a file in flight: %m", holder_pid, holder_fd);
+                safe_close(lfd);
+                return r;
+        }
+        if (find_shared(ctx, getpid(), lfd, &fi.st, &id)) {
+                safe_close(lfd);
+                *ret_id = id;
+                return 0;
+        }
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", lfd);
+        n = readlink(path, link, sizeof(link) - 1);
+        if (n < 0) {
+                r = log_error_errno(-errno, "pid %d: fd %d: cannot resolve a file in flight: %m", holder_pid, holder_fd);
+                safe_close(lfd);
+                return r;
+        }
+        link[n] = 0;
+        fi.link = link;
+        r = proc_read_fdinfo(getpid(), lfd, &fi.fdinfo);
+        if (r < 0) {
+                safe_close(lfd);
+                return log_error_errno(r, "pid %d: fd %d: cannot read the fdinfo of a file in flight: %m", holder_pid,
+                                       holder_fd);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(all_ops); i++)
+                if (all_ops[i]->match && all_ops[i]->dump && all_ops[i]->match(&fi)) {
+                        ops = all_ops[i];
+                        break;
+                }
+        /* an epoll's registrations name fd numbers of a process: cryo has none */
+        if (!ops || ops == &epoll_ops) {
+                char buf[64];
+                r = log_error_errno(-ENOTSUP, "pid %d: fd %d is a unix socket with %s in flight (SCM_RIGHTS), not supported yet",
+                                    holder_pid, holder_fd,
+                                    S_ISSOCK(fi.st.st_mode) ? socket_desc(lfd, buf, sizeof(buf)) : link);
+                proc_fdinfo_done(&fi.fdinfo);
+                safe_close(lfd);
+                return r;
+        }
+        new_file_id(ctx, &fe);
+        fe->kind = ops->kind;
+        fe->flags = fi.fdinfo.flags & ~(O_CLOEXEC | O_LARGEFILE);
+        fe->pos = fi.fdinfo.pos;
+        fe->ino = fi.st.st_ino;
+        add_key(ctx, getpid(), lfd, &fi.st, fe->id);
+        log_debug("pid %d: fd %d: file %u (%s) %s in flight", holder_pid, holder_fd, fe->id, ops->name, link);
+        r = ops->dump(ctx, &fi, fe);
+        proc_fdinfo_done(&fi.fdinfo);
+        if (r < 0)
+                return r;
+        *ret_id = fe->id;
+        return 0;
+}
+
+/* Closes cryo's copies of the files in flight. */
+static void close_inflight(struct dump_ctx *ctx) {
+        for (size_t i = 0; i < ctx->nkeys; i++)
+                if (ctx->keys[i].pid == getpid() && ctx->keys[i].fd >= 0) {
+                        safe_close(ctx->keys[i].fd);
+                        ctx->keys[i].fd = -1;
+                }
+}
+
 int dump_ctx_new_blob(struct dump_ctx *ctx, int src_fd, uint64_t size, uint32_t *ret_blob_id) {
         struct img_raw_writer w;
         char name[64];
@@ -290,6 +428,13 @@ int files_restore_flags_pos(const FileEntry *fe, int fd) {
         return 0;
 }
 
+int restore_ctx_file_fd(const struct restore_ctx *ctx, uint32_t id) {
+        size_t idx;
+        if (!restore_ctx_file(ctx, id, &idx) || !ctx->file_fds || ctx->file_fds[idx] < 0)
+                return -ENOENT;
+        return ctx->file_fds[idx];
+}
+
 int files_restore_open_all(struct restore_ctx *ctx) {
         size_t n = ctx->files->n_files;
         int r;
@@ -297,6 +442,12 @@ int files_restore_open_all(struct restore_ctx *ctx) {
         ctx->file_fds = xrealloc_array(NULL, n ? n : 1, sizeof(int));
         for (size_t i = 0; i < n; i++)
                 ctx->file_fds[i] = -1;
+        for (size_t i = 0; i < ARRAY_SIZE(all_ops); i++)
+                if (all_ops[i]->restore_prepare) {
+                        r = all_ops[i]->restore_prepare(ctx);
+                        if (r < 0)
+                                return r;
+                }
         for (size_t i = 0; i < n; i++) {
                 const FileEntry *fe = ctx->files->files[i];
                 const struct file_ops *ops = file_ops_for(fe->kind);
@@ -312,6 +463,12 @@ int files_restore_open_all(struct restore_ctx *ctx) {
                         return r;
                 ctx->file_fds[i] = r;
         }
+        for (size_t i = 0; i < ARRAY_SIZE(all_ops); i++)
+                if (all_ops[i]->restore_finish) {
+                        r = all_ops[i]->restore_finish(ctx);
+                        if (r < 0)
+                                return r;
+                }
         return 0;
 }
 
@@ -355,7 +512,10 @@ int files_restore_task_fds(struct restore_ctx *ctx, struct restore_task *t) {
 
 int files_dump_finish(struct dump_ctx *ctx) {
         int r = pipe_dump_finish(ctx);
-        if (r < 0)
-                return r;
-        return unix_dump_finish(ctx);
+        if (r >= 0)
+                r = unix_dump_finish(ctx);
+        if (r >= 0)
+                r = inet_dump_finish(ctx);
+        close_inflight(ctx);
+        return r;
 }

@@ -39,10 +39,16 @@ struct file_ops {
         /* Optional, runs inside the restored process after all its fds are
          * at their final numbers. fd is the final number. */
         int (*post_fds)(struct restore_ctx *ctx, const FileEntry *fe, int fd);
+        /* Optional, run once in cryo before the first open() of any kind
+         * (objects that need each other: sockets bound, listening,
+         * connected), and once after every open() (ctx->file_fds is
+         * complete: queues carrying other files, connections). */
+        int (*restore_prepare)(struct restore_ctx *ctx);
+        int (*restore_finish)(struct restore_ctx *ctx);
 };
 
 extern const struct file_ops reg_file_ops, pipe_ops, eventfd_ops, epoll_ops, timerfd_ops, signalfd_ops, inotify_ops,
-        memfd_ops, unix_ops;
+        memfd_ops, unix_ops, inet_ops;
 
 const struct file_ops *file_ops_for(FileKind kind);
 
@@ -53,8 +59,15 @@ int files_dump_task(struct dump_ctx *ctx, struct dump_task *t);
 int files_dump_mapped(struct dump_ctx *ctx, pid_t pid, int path_fd, const char *what, uint32_t *ret_id);
 /* Second pass after all tasks: checks that need the whole tree (pipe peers). */
 int files_dump_finish(struct dump_ctx *ctx);
-/* unix.c: every saved unix socket's peer must be saved too (socketpairs). */
+/* A file in flight in a unix socket's queue (SCM_RIGHTS): lfd is cryo's
+ * copy (from recvmsg(MSG_PEEK)), owned by this call. Returns the id of its
+ * FileEntry, a new one or the entry of the same open file description
+ * already seen. holder_pid/holder_fd name the socket for messages. */
+int files_dump_inflight(struct dump_ctx *ctx, pid_t holder_pid, int holder_fd, int lfd, uint32_t *ret_id);
+/* unix.c: peers, listeners and their waiting clients, across the tree. */
 int unix_dump_finish(struct dump_ctx *ctx);
+/* inet.c: established TCP connections are locked and read last. */
+int inet_dump_finish(struct dump_ctx *ctx);
 int pipe_dump_finish(struct dump_ctx *ctx);
 
 /* Restore: open everything in cryo (before forking) */
@@ -65,5 +78,10 @@ int files_restore_task_fds(struct restore_ctx *ctx, struct restore_task *t);
 /* helpers for kinds */
 int dump_ctx_new_blob(struct dump_ctx *ctx, int src_fd, uint64_t size, uint32_t *ret_blob_id);
 int restore_ctx_blob_fill(struct restore_ctx *ctx, uint32_t blob_id, int dst_fd);
+/* cryo's fd for file id once opened (restore_finish hooks), or -ENOENT. */
+int restore_ctx_file_fd(const struct restore_ctx *ctx, uint32_t id);
+/* cryo's own fd for the open file description a dumped (pid, fd) names:
+ * pidfd_getfd, or a dup for a file cryo holds itself (in flight). */
+int files_dump_getfd(pid_t pid, int fd);
 /* Apply the status flags and position of fe to fd (O_NONBLOCK, O_APPEND...). */
 int files_restore_flags_pos(const FileEntry *fe, int fd);
