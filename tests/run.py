@@ -1217,7 +1217,10 @@ def fuzz_test(ctx, binary, seconds):
     res = run_cmd(args, ctx.dir, "fuzz", timeout=seconds + 120, cwd=ctx.dir)
     ctx.note(res.describe())
     if res.rc != 0:
-        ctx.fail("%s\n    %s" % (res.describe(), "\n    ".join(tail(res.err, 30).split("\n"))))
+        # the sanitizer's verdict and the first frame say what broke; the stats tail the rest
+        key = [l.strip() for l in res.err.split("\n") if "ERROR: " in l or re.match(r"\s+#[01] ", l)][:3]
+        ctx.fail("%s: %s\n    %s" % (res.describe(), " | ".join(key) or "(no sanitizer report)",
+                                      "\n    ".join(tail(res.err, 12).split("\n"))))
 
 
 # --------------------------------------------------------------------------
