@@ -250,6 +250,19 @@ def wait_gone(pids, timeout):
         time.sleep(0.01)
 
 
+def kill_session(sid):
+    """SIGKILL whatever is left in the session a workload was started in (its
+    grandchildren may have been reparented out of the tree we know)."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if int(proc_stat_fields(int(d))[6]) == sid:
+                kill_pid(int(d), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            pass
+
+
 def kill_tree(pids, sid=None):
     """SIGKILL pids that still exist (and, if sid is given, are still in that session)."""
     for p in pids:
@@ -431,6 +444,8 @@ class Ctx:
 
     def cleanup(self):
         kill_tree(sorted(self.pids), None)
+        if self.sid:
+            kill_session(self.sid)
 
 
 def last_line(text):
