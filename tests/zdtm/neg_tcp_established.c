@@ -2,7 +2,7 @@
  * process) dumped without --tcp-established: the dump must fail with one
  * line naming the pid and the connection, and leave the workload running
  * untouched -- the connection still carries data both ways afterwards.
- * ZDTM: flavours=norestore refuse="tcp" */
+ * ZDTM: flavours=norestore refuse="--tcp-established" */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>

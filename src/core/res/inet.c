@@ -440,7 +440,7 @@ static void unlock_one(int fd, bool filtered, bool repair, bool reuseaddr) {
                 sso(fd, SOL_SOCKET, SO_REUSEADDR, reuseaddr);
         }
         if (filtered)
-                setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+                sso(fd, SOL_SOCKET, SO_DETACH_FILTER, 0);
 }
 
 static int peek_tcp_queue(struct locked_sk *l, int queue, uint32_t *ret_seq, uint32_t len, ProtobufCBinaryData *ret) {
