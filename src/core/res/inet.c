@@ -108,6 +108,8 @@
 /* how long the holder keeps connections locked for a restore */
 #define LOCK_HOLD_MAX_S (15 * 60)
 #define UDP_QUEUE_MAX (64ULL << 20)
+/* sockets per hand-over message (SCM_MAX_FD is 253) */
+#define HANDOVER_MAX 200
 
 static int gso(int fd, int level, int opt, int *ret) {
         socklen_t l = sizeof(*ret);
@@ -571,7 +573,27 @@ holder_main(struct locked_sk *ls, size_t n, int alive, int srv, int dirfd) {
                 char req[16] = "";
                 struct pollfd rq = { .fd = cfd, .events = POLLIN };
                 if (poll(&rq, 1, 2000) == 1 && read(cfd, req, sizeof(req) - 1) > 0 && strcmp(req, "release") == 0) {
-                        /* closed in repair mode: no FIN, no RST */
+                        /* hand the sockets over (restore takes back those whose
+                         * peer is outside the tree), then close ours: the last
+                         * close happens in repair mode, no FIN, no RST */
+                        for (size_t i = 0; i < n; i += HANDOVER_MAX) {
+                                size_t cnt = MIN(n - i, (size_t)HANDOVER_MAX);
+                                uint32_t ids[HANDOVER_MAX];
+                                char cbuf[CMSG_SPACE(sizeof(int) * HANDOVER_MAX)] = {};
+                                struct iovec iov = { ids, cnt * sizeof(uint32_t) };
+                                struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                                                    .msg_controllen = CMSG_SPACE(sizeof(int) * cnt) };
+                                struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+                                h->cmsg_level = SOL_SOCKET;
+                                h->cmsg_type = SCM_RIGHTS;
+                                h->cmsg_len = CMSG_LEN(sizeof(int) * cnt);
+                                for (size_t j = 0; j < cnt; j++) {
+                                        ids[j] = ls[i + j].fe->id;
+                                        memcpy(CMSG_DATA(h) + j * sizeof(int), &ls[i + j].fd, sizeof(int));
+                                }
+                                if (sendmsg(cfd, &m, MSG_NOSIGNAL) < 0)
+                                        break;
+                        }
                         for (size_t i = 0; i < n; i++)
                                 close(ls[i].fd);
                         if (write(cfd, "released", 8) < 0)
@@ -1100,6 +1122,135 @@ static int open_tcp_established(struct restore_ctx *ctx, const FileEntry *fe, in
         return 0;
 }
 
+static uint64_t held_key(uint32_t file_id) {
+        return ((uint64_t)FILE_KIND__FK_INET << 56) | file_id;
+}
+
+/* Is the other end of this connection in the images too? */
+static bool peer_in_images(const struct restore_ctx *ctx, const InetEntry *e) {
+        for (size_t i = 0; i < ctx->files->n_files; i++) {
+                const InetEntry *o = ctx->files->files[i]->kind == FILE_KIND__FK_INET ? ctx->files->files[i]->inet : NULL;
+                if (o && o->tcp && o->family == e->family && o->src_port == e->dst_port && o->dst_port == e->src_port &&
+                    o->src_addr.len == e->dst_addr.len && o->dst_addr.len == e->src_addr.len &&
+                    !memcmp(o->src_addr.data, e->dst_addr.data, o->src_addr.len) &&
+                    !memcmp(o->dst_addr.data, e->src_addr.data, o->dst_addr.len))
+                        return true;
+        }
+        return false;
+}
+
+/* Takes the locked sockets back from the holder the dump left (none: the
+ * dump ran on another boot or host, or the holder gave up: fine). A
+ * connection whose peer is outside the tree cannot be recreated next to
+ * its locked original (the 4-tuple is taken), and between closing one and
+ * connecting the other any segment of the peer would be answered with RST:
+ * so such a socket is kept, to be used as the restored one if it still
+ * matches the image (inet_open). Connections inside the tree have no one
+ * to send in between: their originals are closed (in repair mode: no FIN,
+ * no RST) and they are rebuilt from the image. */
+static int release_lock(struct restore_ctx *ctx) {
+        _cleanup_close_ int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa;
+        socklen_t len;
+        size_t kept = 0, closed = 0;
+
+        if (s < 0)
+                return log_error_errno(-errno, "cannot create a unix socket: %m");
+        lock_name(ctx->ckpt_id, &sa, &len);
+        if (connect(s, (struct sockaddr *)&sa, len) < 0) {
+                log_debug("no TCP lock holder for this checkpoint (%m)");
+                return 0;
+        }
+        if (write(s, "release", 7) != 7)
+                return log_error_errno(-errno, "cannot talk to the TCP lock holder: %m");
+        for (;;) {
+                uint32_t ids[HANDOVER_MAX];
+                char cbuf[CMSG_SPACE(sizeof(int) * HANDOVER_MAX)];
+                struct iovec iov = { ids, sizeof(ids) };
+                struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+                struct pollfd p = { .fd = s, .events = POLLIN };
+                if (poll(&p, 1, 5000) != 1)
+                        return log_error_errno(-ETIMEDOUT, "the TCP lock holder of this checkpoint does not answer");
+                ssize_t n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
+                if (n <= 0)
+                        return log_error_errno(n < 0 ? -errno : -EPIPE, "lost the TCP lock holder: %m");
+                if (n == 8 && memcmp(ids, "released", 8) == 0)
+                        break;
+                struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+                size_t nfd = h && h->cmsg_type == SCM_RIGHTS ? (h->cmsg_len - CMSG_LEN(0)) / sizeof(int) : 0;
+                for (size_t i = 0; i < nfd; i++) {
+                        int fd;
+                        memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+                        const FileEntry *fe = i < (size_t)n / sizeof(uint32_t) ? restore_ctx_file(ctx, ids[i], NULL) : NULL;
+                        if (!fe || fe->kind != FILE_KIND__FK_INET || !fe->inet || !fe->inet->tcp ||
+                            peer_in_images(ctx, fe->inet)) {
+                                close(fd);
+                                closed++;
+                                continue;
+                        }
+                        int hfd = restore_ctx_move_high(ctx, fd);
+                        if (hfd < 0)
+                                return hfd;
+                        restore_ctx_stash_fd(ctx, held_key(fe->id), hfd);
+                        kept++;
+                }
+        }
+        log_info("the TCP lock holder released %zu connection(s): %zu kept for peers outside the tree", kept + closed,
+                 kept);
+        return 0;
+}
+
+/* A socket kept by the holder is the original connection, locked since the
+ * dump: use it if it is still exactly what the image says. */
+static int take_held(struct restore_ctx *ctx, const FileEntry *fe, int *ret_fd) {
+        const InetEntry *e = fe->inet;
+        const TcpStreamEntry *t = e->tcp;
+        _cleanup_close_ int fd = restore_ctx_take_fd(ctx, held_key(fe->id));
+        struct sockaddr_storage a, b;
+        ProtobufCBinaryData sa = {}, da = {};
+        uint32_t sp = 0, dp = 0, rseq = 0, wseq = 0;
+        struct tcp_info ti = {};
+        socklen_t l;
+        int inq = -1, outq = -1, unsq = -1;
+        bool ok;
+
+        if (fd < 0)
+                return 0;
+        l = sizeof(ti);
+        ok = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 && ti.tcpi_state == TCP_ESTABLISHED;
+        l = sizeof(a);
+        ok = ok && getsockname(fd, (struct sockaddr *)&a, &l) == 0;
+        l = sizeof(b);
+        ok = ok && getpeername(fd, (struct sockaddr *)&b, &l) == 0;
+        if (ok) {
+                from_sockaddr(&a, &sa, &sp);
+                from_sockaddr(&b, &da, &dp);
+                socklen_t sl = sizeof(uint32_t);
+                ok = sp == e->src_port && dp == e->dst_port && sa.len == e->src_addr.len && da.len == e->dst_addr.len &&
+                     !memcmp(sa.data, e->src_addr.data, sa.len) && !memcmp(da.data, e->dst_addr.data, da.len) &&
+                     ioctl(fd, SIOCINQ, &inq) == 0 && ioctl(fd, SIOCOUTQ, &outq) == 0 &&
+                     ioctl(fd, SIOCOUTQNSD, &unsq) == 0 && sso(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) == 0 &&
+                     getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &rseq, &sl) == 0 &&
+                     sso(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) == 0 &&
+                     getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &wseq, &sl) == 0 && rseq == t->inq_seq &&
+                     wseq == t->outq_seq && (uint32_t)inq == t->inq_len && (uint32_t)outq == t->outq_len;
+                sso(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
+        }
+        free(sa.data);
+        free(da.data);
+        if (!ok) {
+                log_warn("file %u: the locked original of TCP connection %s -> %s no longer matches the image; it is "
+                         "rebuilt from the image",
+                         fe->id, addr_str(e->family, &e->src_addr, e->src_port),
+                         addr_str(e->family, &e->dst_addr, e->dst_port));
+                return 0; /* closed, still in repair mode: silent */
+        }
+        log_debug("file %u: TCP %s -> %s taken back from the lock holder", fe->id,
+                  addr_str(e->family, &e->src_addr, e->src_port), addr_str(e->family, &e->dst_addr, e->dst_port));
+        *ret_fd = TAKE_FD(fd);
+        return 1;
+}
+
 static int inet_open(struct restore_ctx *ctx, const FileEntry *fe, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
         const InetEntry *e = fe->inet;
@@ -1110,6 +1261,11 @@ static int inet_open(struct restore_ctx *ctx, const FileEntry *fe, int *ret_fd) 
         if (!e || (e->family != AF_INET && e->family != AF_INET6) ||
             !((e->type == SOCK_STREAM && e->proto == IPPROTO_TCP) || (e->type == SOCK_DGRAM && e->proto == IPPROTO_UDP)))
                 return log_error_errno(-EBADMSG, "file %u: bad inet socket entry", fe->id);
+        if (e->proto == IPPROTO_TCP && e->tcp) {
+                r = take_held(ctx, fe, &fd);
+                if (r > 0)
+                        goto done; /* its options and flags are the original's */
+        }
         fd = socket(e->family, e->type | SOCK_CLOEXEC, e->proto);
         if (fd < 0)
                 return log_error_errno(-errno, "file %u: cannot create a %s socket: %m", fe->id,
@@ -1143,33 +1299,11 @@ static int inet_open(struct restore_ctx *ctx, const FileEntry *fe, int *ret_fd) 
                 return r;
         if (e->peek_off != -1 && e->peek_off != 0 && e->proto == IPPROTO_TCP)
                 (void)sso(fd, SOL_SOCKET, SO_PEEK_OFF, e->peek_off);
+done:
         r = files_restore_flags_pos(fe, fd);
         if (r < 0)
                 return r;
         *ret_fd = TAKE_FD(fd);
-        return 0;
-}
-
-/* Asks the holder left by the dump to close the locked sockets, so their
- * addresses are free; no holder (another boot, another host) is fine. */
-static int release_lock(struct restore_ctx *ctx) {
-        _cleanup_close_ int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa;
-        socklen_t len;
-        char buf[16] = "";
-
-        if (s < 0)
-                return log_error_errno(-errno, "cannot create a unix socket: %m");
-        lock_name(ctx->ckpt_id, &sa, &len);
-        if (connect(s, (struct sockaddr *)&sa, len) < 0) {
-                log_debug("no TCP lock holder for this checkpoint (%m)");
-                return 0;
-        }
-        struct pollfd p = { .fd = s, .events = POLLIN };
-        if (write(s, "release", 7) != 7 || poll(&p, 1, 5000) != 1 || read(s, buf, sizeof(buf) - 1) <= 0 ||
-            strcmp(buf, "released") != 0)
-                return log_error_errno(-ETIMEDOUT, "the TCP lock holder of this checkpoint did not release the connections");
-        log_info("the TCP lock holder released the connections");
         return 0;
 }
 
@@ -1200,13 +1334,17 @@ static int inet_restore_finish(struct restore_ctx *ctx) {
                 if (fe->kind != FILE_KIND__FK_INET || !fe->inet || !fe->inet->tcp)
                         continue;
                 const TcpStreamEntry *t = fe->inet->tcp;
+                socklen_t fl = 0;
+                bool held = getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &fl) == 0 && fl > 0;
+                if (held && (r = sso(fd, SOL_SOCKET, SO_DETACH_FILTER, 0)) < 0)
+                        return log_error_errno(r, "file %u: cannot unlock the TCP connection: %m", fe->id);
                 r = sso(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF);
                 if (r < 0)
                         return log_error_errno(r, "file %u: cannot leave TCP repair mode: %m", fe->id);
                 r = sso(fd, SOL_SOCKET, SO_REUSEADDR, fe->inet->reuseaddr);
                 if (r < 0)
                         return log_error_errno(r, "file %u: cannot set SO_REUSEADDR: %m", fe->id);
-                if (t->unsq_len) {
+                if (t->unsq_len && !held) {
                         r = send_all(fd, t->outq.data + (t->outq_len - t->unsq_len), t->unsq_len, fe, "unsent data");
                         if (r < 0)
                                 return r;
