@@ -40,13 +40,23 @@
  *               outside the tree that sends meanwhile sees its segments
  *               dropped, not answered with RST, and retransmits until
  *               restore, which asks the holder (abstract unix socket
- *               @cryo-tcp-lock-CKPTID) to close them first. The holder also
- *               unlocks the sockets if the dump fails after locking (no
+ *               @cryo-tcp-lock-CKPTID) for them. The holder also unlocks
+ *               the sockets if the dump fails after locking (no
  *               inventory.img once cryo exits) and gives up after
  *               LOCK_HOLD_MAX; after that, or after a reboot, a peer that
  *               sends before restore gets a RST and the connection is
- *               lost (as in ENGINES.md); an idle peer survives.
- *            Restore: socket(), TCP_REPAIR on, each queue's sequence set
+ *               lost (as in ENGINES.md); an idle peer survives. Without
+ *               the holder a socket in repair mode alone would not do: it
+ *               still acknowledges what arrives, and once the tree is
+ *               killed nothing holds the 4-tuple.
+ *            Restore: the sockets the holder hands over are closed (still
+ *            in repair mode: silently) if both ends of the connection are
+ *            in the images; one whose peer is outside the tree is used
+ *            as the restored socket if it still matches the image
+ *            (addresses, sequence numbers, queue lengths): a new socket
+ *            can only take the 4-tuple once the old one is closed, and a
+ *            segment from the peer in between would get a RST. Otherwise:
+ *            socket(), TCP_REPAIR on, each queue's sequence set
  *            (rcv_nxt and snd_una: the kernel advances them as the queues
  *            are refilled), bind() to the original local address
  *            (SK_FORCE_REUSE in repair mode), connect() to the peer (no
