@@ -337,6 +337,12 @@ static int dump_task_state(struct dump_ctx *ctx, struct dump_task *t) {
         r = mm_dump_pages(ctx, t);
         if (r < 0)
                 return r;
+        for (size_t i = 0; i < ctx->ntasks; i++)
+                if (ctx->tasks[i].pid == t->ppid && !ctx->tasks[i].zombie) {
+                        r = mm_dump_cow(ctx, t, &ctx->tasks[i]);
+                        if (r < 0)
+                                return r;
+                }
         return files_dump_task(ctx, t);
 }
 

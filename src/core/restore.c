@@ -270,6 +270,12 @@ static int child_setup(struct restore_ctx *ctx, size_t idx) {
                 if (setpgid(0, 0) < 0)
                         return log_error_errno(-errno, "pid %d: setpgid: %m", pid);
         }
+        if (!t->pe->zombie) {
+                /* memory shared copy-on-write with children must exist before they are forked */
+                r = mm_premap_child(ctx, t);
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = idx + 1; i < ctx->ntasks; i++) {
                 struct restore_task *c = &ctx->tasks[i];
                 if (c->pe->ppid != (uint32_t)pid)

@@ -5,8 +5,8 @@
  * pages of private file mappings still identical to the file are skipped.
  *
  * Dump: /proc/PID/smaps for the VMAs, PAGEMAP_SCAN (pagemap as fallback) to
- * find the pages, process_vm_readv (or /proc/PID/mem for unreadable VMAs)
- * to copy them, in runs, into pages-PID.img; pagemap-PID.img lists the runs.
+ * find the pages, reads of /proc/PID/mem (process_vm_readv would pin the
+ * pages and so break copy-on-write sharing with children) to copy them, in runs, into pages-PID.img; pagemap-PID.img lists the runs.
  *
  * Restore (remote syscalls in the new process, which still carries cryo's
  * own mappings): map a scratch area in a hole of both layouts, unmap all of
@@ -367,14 +367,13 @@ int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *t) {
                                 goto fail;
                         }
                 }
-                bool readable = e->prot & PROT_READ;
                 for (size_t k = first; k < nruns; k++) {
                         for (uint64_t a = runs[k].start; a < runs[k].end;) {
                                 size_t len = MIN(runs[k].end - a, (uint64_t)BUF);
+                                /* /proc/PID/mem, not process_vm_readv: the latter pins pages,
+                                 * which unshares pages a child still shares copy-on-write */
                                 if (shared_anon)
                                         r = pread_all(obj_fd, buf, len, (off_t)(a - e->start) + (off_t)e->pgoff);
-                                else if (readable)
-                                        r = infect_read_mem(t->pid, a, buf, len);
                                 else
                                         r = pread_all(mem_fd, buf, len, a);
                                 if (r < 0) {
@@ -406,6 +405,81 @@ fail:
         return r;
 }
 
+static bool private_anon(const VmaEntry *e) {
+        return (e->kind == VMA_KIND__VMA_ANON || e->kind == VMA_KIND__VMA_HEAP || e->kind == VMA_KIND__VMA_STACK) &&
+               !(e->flags & MAP_SHARED);
+}
+
+int mm_dump_cow(struct dump_ctx *ctx, struct dump_task *t, struct dump_task *p) {
+        _cleanup_close_ int tfd = -EBADF, pfd = -EBADF;
+        _cleanup_free_ uint64_t *a = NULL, *b = NULL;
+        const size_t CH = 4096;
+        char path[64];
+
+        if (!p || !p->mm || !t->mm)
+                return 0;
+        snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
+        tfd = open(path, O_RDONLY | O_CLOEXEC);
+        snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
+        pfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (tfd < 0 || pfd < 0)
+                return log_error_errno(-errno, "pid %d: cannot open pagemap: %m", t->pid);
+        a = xzalloc(CH * 8);
+        b = xzalloc(CH * 8);
+        size_t cap = 0;
+        for (size_t i = 0; i < t->mm->n_vmas; i++) {
+                VmaEntry *e = t->mm->vmas[i], *q = NULL;
+                if (!private_anon(e))
+                        continue;
+                for (size_t k = 0; k < p->mm->n_vmas && !q; k++)
+                        if (p->mm->vmas[k]->start == e->start && p->mm->vmas[k]->end == e->end &&
+                            p->mm->vmas[k]->kind == e->kind && private_anon(p->mm->vmas[k]))
+                                q = p->mm->vmas[k];
+                if (!q)
+                        continue;
+                log_debug("pid %d: %llx-%llx also in parent %d: comparing pages", t->pid,
+                          (unsigned long long)e->start, (unsigned long long)e->end, p->pid);
+                size_t before = t->pagemap->n_inherited;
+                for (uint64_t addr = e->start; addr < e->end;) {
+                        size_t cnt = MIN((e->end - addr) / PAGE, CH);
+                        int r = pread_all(tfd, a, cnt * 8, (addr / PAGE) * 8);
+                        if (r >= 0)
+                                r = pread_all(pfd, b, cnt * 8, (addr / PAGE) * 8);
+                        if (r < 0)
+                                return log_error_errno(r, "pid %d: cannot read pagemap: %m", t->pid);
+                        for (size_t k = 0; k < cnt; k++, addr += PAGE) {
+                                uint64_t pa = a[k] & PM_PFN_MASK, pb = b[k] & PM_PFN_MASK;
+                                if (!(a[k] & PM_PRESENT) || !(b[k] & PM_PRESENT) || !pa || pa != pb)
+                                        continue;
+                                size_t n = t->pagemap->n_inherited;
+                                PagemapEntry *last = n > before ? t->pagemap->inherited[n - 1] : NULL;
+                                if (last && last->vaddr + (uint64_t)last->nr_pages * PAGE == addr) {
+                                        last->nr_pages++;
+                                        continue;
+                                }
+                                if (n == cap) {
+                                        cap = cap ? cap * 2 : 64;
+                                        t->pagemap->inherited =
+                                                xrealloc_array(t->pagemap->inherited, cap, sizeof(PagemapEntry *));
+                                }
+                                PagemapEntry *pe = xzalloc(sizeof(*pe));
+                                pagemap_entry__init(pe);
+                                pe->vaddr = addr;
+                                pe->nr_pages = 1;
+                                t->pagemap->inherited[t->pagemap->n_inherited++] = pe;
+                        }
+                }
+                if (t->pagemap->n_inherited > before) {
+                        e->premap = e->inherited = true;
+                        q->premap = true;
+                        log_debug("pid %d: %llx-%llx shared copy-on-write with pid %d (%zu runs)", t->pid,
+                                  (unsigned long long)e->start, (unsigned long long)e->end, p->pid,
+                                  t->pagemap->n_inherited - before);
+                }
+        }
+        return 0;
+}
+
 /* ------------------------------------------------------------------ restore */
 
 #define RCALL(what, ...)                                                                                               \
@@ -431,6 +505,133 @@ static uint64_t find_hole(const struct proc_vmas *cur, const MmEntry *mm, uint64
                 if (ok)
                         return cand;
         }
+        return 0;
+}
+
+/* Is every byte of [s, e) inside a premapped VMA of the target? */
+static bool covered_by_premap(const MmEntry *mm, uint64_t s, uint64_t e) {
+        while (s < e) {
+                const VmaEntry *hit = NULL;
+                for (size_t i = 0; i < mm->n_vmas && !hit; i++)
+                        if (mm->vmas[i]->premap && mm->vmas[i]->start <= s && s < mm->vmas[i]->end)
+                                hit = mm->vmas[i];
+                if (!hit)
+                        return false;
+                s = hit->end;
+        }
+        return true;
+}
+
+static bool premap_present(const struct proc_vmas *cur, const MmEntry *mm, const VmaEntry *e) {
+        if (!e->premap)
+                return false;
+        for (size_t k = 0; k < cur->n; k++) {
+                const struct proc_vma *c = &cur->v[k];
+                if (c->start <= e->start && e->end <= c->end && !c->name && !c->shared &&
+                    covered_by_premap(mm, c->start, c->end))
+                        return true;
+        }
+        return false;
+}
+
+int mm_premap_child(struct restore_ctx *ctx, struct restore_task *t) {
+        MmEntry *mm = t->mm;
+        Pagemap *pm = t->pagemap;
+        struct proc_vmas cur = { 0 };
+        bool any = false;
+        int r;
+
+        for (size_t i = 0; i < mm->n_vmas; i++)
+                any |= mm->vmas[i]->premap;
+        if (!any)
+                return 0;
+        r = proc_read_smaps(getpid(), &cur);
+        if (r < 0)
+                return log_error_errno(r, "cannot read my own memory map: %m");
+        uint64_t *run_off = xzalloc((pm->n_runs + 1) * sizeof(uint64_t));
+        uint64_t off = IMG_RAW_DATA_OFF;
+        for (size_t k = 0; k < pm->n_runs; k++) {
+                run_off[k] = off;
+                off += (uint64_t)pm->runs[k]->nr_pages * PAGE;
+        }
+        for (size_t i = 0; i < mm->n_vmas; i++) {
+                VmaEntry *e = mm->vmas[i];
+                if (!e->premap)
+                        continue;
+                if (e->inherited) {
+                        /* the parent's copy is here (copy-on-write): write what differs, drop what we lack */
+                        if (!premap_present(&cur, mm, e)) {
+                                log_debug("pid %d: %llx-%llx was not inherited", getpid(), (unsigned long long)e->start,
+                                          (unsigned long long)e->end);
+                                continue;
+                        }
+                        uint64_t pos = e->start;
+                        for (size_t k = 0; k < pm->n_runs; k++) {
+                                uint64_t rs = pm->runs[k]->vaddr, re = rs + (uint64_t)pm->runs[k]->nr_pages * PAGE;
+                                if (re <= e->start || rs >= e->end)
+                                        continue;
+                                if (rs > pos)
+                                        madvise((void *)pos, rs - pos, MADV_DONTNEED);
+                                pos = re;
+                                for (uint64_t a = rs; a < re;) {
+                                        /* skip inherited stretches */
+                                        uint64_t next = re;
+                                        bool inh = false;
+                                        for (size_t j = 0; j < pm->n_inherited; j++) {
+                                                uint64_t is = pm->inherited[j]->vaddr,
+                                                         ie = is + (uint64_t)pm->inherited[j]->nr_pages * PAGE;
+                                                if (is <= a && a < ie) {
+                                                        inh = true;
+                                                        next = MIN(ie, re);
+                                                        break;
+                                                }
+                                                if (is > a && is < next)
+                                                        next = is;
+                                        }
+                                        if (!inh) {
+                                                r = pread_all(t->pages_fd, (void *)a, next - a, run_off[k] + (a - rs));
+                                                if (r < 0) {
+                                                        free(run_off);
+                                                        proc_vmas_done(&cur);
+                                                        return log_error_errno(r, "cannot read pages: %m");
+                                                }
+                                        }
+                                        a = next;
+                                }
+                        }
+                        if (pos < e->end)
+                                madvise((void *)pos, e->end - pos, MADV_DONTNEED);
+                        continue;
+                }
+                int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | ((e->flags & MAP_GROWSDOWN) ? MAP_GROWSDOWN : 0);
+                void *m = mmap((void *)e->start, e->end - e->start, PROT_READ | PROT_WRITE, fl, -1, 0);
+                if (m == MAP_FAILED) {
+                        log_debug("pid %d: cannot premap %llx-%llx: %m", getpid(), (unsigned long long)e->start,
+                                  (unsigned long long)e->end);
+                        continue; /* collides with cryo's own mappings here: restored the ordinary way */
+                }
+                if ((uint64_t)m != e->start) {
+                        munmap(m, e->end - e->start);
+                        continue;
+                }
+                if (e->madv & (1ULL << MADV_HUGEPAGE))
+                        madvise(m, e->end - e->start, MADV_HUGEPAGE);
+                for (size_t k = 0; k < pm->n_runs; k++) {
+                        uint64_t rs = pm->runs[k]->vaddr, len = (uint64_t)pm->runs[k]->nr_pages * PAGE;
+                        if (rs < e->start || rs >= e->end)
+                                continue;
+                        if (pm->runs[k]->nr_pages >= 8)
+                                madvise((void *)rs, len, MADV_POPULATE_WRITE);
+                        r = pread_all(t->pages_fd, (void *)rs, len, run_off[k]);
+                        if (r < 0) {
+                                free(run_off);
+                                proc_vmas_done(&cur);
+                                return log_error_errno(r, "cannot read pages: %m");
+                        }
+                }
+        }
+        free(run_off);
+        proc_vmas_done(&cur);
         return 0;
 }
 
@@ -565,6 +766,8 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                 if (c->name && (name_is(c->name, "[vdso]") || strncmp(c->name, "[vvar", 5) == 0 ||
                                 name_is(c->name, "[vsyscall]")))
                         continue;
+                if (!c->name && !c->shared && covered_by_premap(mm, c->start, c->end))
+                        continue; /* set up before the fork, already in place */
                 int64_t x = infect_call(inf, __NR_munmap, c->start, c->end - c->start, 0, 0, 0, 0);
                 if (x < 0) {
                         r = log_error_errno((int)x, "pid %d: cannot unmap %llx-%llx: %m", pid,
@@ -576,6 +779,9 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
         r = move_vdso(ctx, t, &cur);
         if (r < 0)
                 goto out;
+        bool *kept = xzalloc((mm->n_vmas + 1) * sizeof(bool));
+        for (size_t i = 0; i < mm->n_vmas; i++)
+                kept[i] = premap_present(&cur, mm, mm->vmas[i]);
         proc_vmas_done(&cur);
 
         /* 3. every mapping, writable for now where pages go in */
@@ -585,6 +791,10 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                 int prot, fd = -1;
                 if (is_special(e->kind))
                         continue;
+                if (kept[i]) {
+                        added_write[i] = e->prot != (PROT_READ | PROT_WRITE);
+                        goto madv;
+                }
                 open_flags_prot(e, &prot);
                 if (vma_has_pages(e) && !(prot & PROT_WRITE)) {
                         prot |= PROT_WRITE;
@@ -642,6 +852,7 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                         return log_error_errno(-EFAULT, "pid %d: mapping %llx landed at %llx", pid,
                                                (unsigned long long)e->start, (unsigned long long)a);
                 }
+        madv:
                 /* madvise states; HUGEPAGE before the pages arrive so they come as huge pages */
                 for (size_t k = 0; k < ARRAY_SIZE(madv_flags); k++)
                         if (e->madv & (1ULL << madv_flags[k].advice)) {
@@ -674,6 +885,18 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                                 PagemapEntry *pe = pmap->runs[k + cnt];
                                 uint64_t len = (uint64_t)pe->nr_pages * PAGE;
                                 const VmaEntry *e = vma_of(mm, pe->vaddr);
+                                size_t vi = 0;
+                                while (vi < mm->n_vmas && mm->vmas[vi] != e)
+                                        vi++;
+                                if (vi < mm->n_vmas && kept[vi]) {
+                                        /* already in place: only the file offset moves */
+                                        if (cnt == 0) {
+                                                file_off += len;
+                                                k++;
+                                                continue;
+                                        }
+                                        break;
+                                }
                                 if (!e || pe->vaddr + len > e->end || !vma_has_pages(e)) {
                                         free(iov);
                                         free(added_write);
@@ -746,6 +969,7 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                         infect_call(inf, __NR_mlock, e->start, e->end - e->start, 0, 0, 0, 0);
         }
         free(added_write);
+        free(kept);
 
         /* 6. the mm fields, auxv and exe file */
         {

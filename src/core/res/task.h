@@ -37,6 +37,11 @@ int creds_restore_remote(struct restore_ctx *ctx, struct restore_task *t, struct
 /* mm.c */
 int mm_dump_vmas(struct dump_ctx *ctx, struct dump_task *t);   /* before any scratch is mapped */
 int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *t);  /* writes pages-PID.img */
+/* Which private anonymous pages t still shares copy-on-write with its parent p. */
+int mm_dump_cow(struct dump_ctx *ctx, struct dump_task *t, struct dump_task *p);
+/* In the new process, before it forks: set up the premapped VMAs (create them,
+ * or fix up the ones inherited from the parent) so children inherit them. */
+int mm_premap_child(struct restore_ctx *ctx, struct restore_task *t);
 int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t);
 /* restore-time checks that need no process (files behind mappings, vDSO) */
 int mm_restore_check(struct restore_ctx *ctx, struct restore_task *t);
