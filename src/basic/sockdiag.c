@@ -106,9 +106,10 @@ int sockdiag_unix_by_ino(uint32_t ino, struct unix_diag_info *ret) {
                        .udiag_cookie = { ~0U, ~0U } },
         };
         struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-        /* a listener's icons take 4 bytes per waiting connection */
-        size_t cap = 1 << 20;
-        _cleanup_free_ char *buf = xzalloc(cap);
+        /* a listener's icons take 4 bytes per waiting connection: size the
+         * buffer to the reply */
+        size_t cap = 0;
+        _cleanup_free_ char *buf = NULL;
 
         fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         if (fd < 0)
@@ -116,6 +117,17 @@ int sockdiag_unix_by_ino(uint32_t ino, struct unix_diag_info *ret) {
         if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 return -errno;
         for (;;) {
+                ssize_t want = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC);
+                if (want < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if ((size_t)want > cap) {
+                        free(buf);
+                        cap = ALIGN_UP((size_t)want, 4096);
+                        buf = xzalloc(cap);
+                }
                 ssize_t n = recv(fd, buf, cap, 0);
                 if (n < 0) {
                         if (errno == EINTR)

@@ -638,7 +638,12 @@ static int start_holder(struct dump_ctx *ctx, struct locked_sk *ls, size_t n) {
                 return r;
         }
         if (pid == 0) {
-                /* keep only what the holder needs */
+                /* keep only what the holder needs; it can be killed */
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                signal(SIGTERM, SIG_DFL);
+                signal(SIGINT, SIG_DFL);
                 setsid();
                 signal(SIGPIPE, SIG_IGN);
                 int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
