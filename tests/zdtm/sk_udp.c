@@ -118,7 +118,7 @@ int main(int argc, char **argv) {
         zdtm_check(setsockopt(w, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)) == 0 &&
                            setsockopt(w, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb)) == 0,
                    "setsockopt: %s", strerror(errno));
-        int wrb = sk_getint(w, SOL_SOCKET, SO_RCVBUF);
+        int wrb = sk_getint(w, SOL_SOCKET, SO_RCVBUF), srb = sk_getint(s, SOL_SOCKET, SO_RCVBUF);
         (void)dl;
 
         zdtm_ready();
@@ -134,6 +134,8 @@ int main(int argc, char **argv) {
         expect_from(d, "v4 to dual", 10, v4src, "dual-stack socket");
         if (sk_getint(w, SOL_SOCKET, SO_BROADCAST) != 1 || sk_getint(w, SOL_SOCKET, SO_RCVBUF) != wrb)
                 zdtm_fail("SO_BROADCAST/SO_RCVBUF of the wildcard socket changed");
+        if (sk_getint(s, SOL_SOCKET, SO_RCVBUF) != srb)
+                zdtm_fail("SO_RCVBUF of the bound socket is %d, was %d", sk_getint(s, SOL_SOCKET, SO_RCVBUF), srb);
         if (sk_getint(p1, IPPROTO_IPV6, IPV6_V6ONLY) != 1 || sk_getint(d, IPPROTO_IPV6, IPV6_V6ONLY) != 0)
                 zdtm_fail("IPV6_V6ONLY changed");
 

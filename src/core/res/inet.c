@@ -973,11 +973,14 @@ static int fill_udp(const FileEntry *fe, int fd) {
 
         if (!e->n_queue)
                 return 0;
-        /* room for all of them while they are put back */
+        /* room for all of them while they are put back (each costs its
+         * buffer's truesize); the size is put back afterwards */
         uint64_t need = 0;
+        int cur = 0;
         for (size_t k = 0; k < e->n_queue; k++)
                 need += e->queue[k]->data.len + 1024;
-        (void)sso(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)MIN(need, (uint64_t)INT_MAX / 2));
+        bool grown = gso(fd, SOL_SOCKET, SO_RCVBUF, &cur) == 0 && need > (uint64_t)cur &&
+                     sso(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)MIN(need, (uint64_t)INT_MAX / 2)) == 0;
 
         for (size_t k = 0; k < e->n_queue; k++) {
                 const UdpMsgEntry *m = e->queue[k];
@@ -1031,6 +1034,8 @@ static int fill_udp(const FileEntry *fe, int fd) {
                 struct timespec ts = { 0, 1000000 };
                 nanosleep(&ts, NULL);
         }
+        if (grown && !e->rcvbuf)
+                (void)sso(fd, SOL_SOCKET, SO_RCVBUFFORCE, cur / 2);
         log_debug("file %u: %zu datagrams queued again", fe->id, e->n_queue);
         return 0;
 }
