@@ -166,6 +166,10 @@ int proc_parse_status(const char *text, struct proc_status *ret) {
                 else if (strncmp(line, "Groups:", 7) == 0) {
                         const char *p = line + 7;
                         size_t cap = 0;
+                        /* a second Groups line replaces the first */
+                        free(s.groups);
+                        s.groups = NULL;
+                        s.ngroups = 0;
                         while (p < (nl ? nl : p + strlen(p))) {
                                 char *end;
                                 while (*p == ' ' || *p == '\t')
@@ -245,6 +249,8 @@ int proc_parse_stat(const char *text, struct proc_stat *ret) {
         const char *p = rp + 1;
         while (*p == ' ')
                 p++;
+        if (!*p)
+                return -EINVAL;
         s.state = *p++;
         /* fields 4.. ; index i = field number - 4 */
         while (*p && n < 64) {

@@ -204,6 +204,8 @@ static int inspect_load(struct inspect *x) {
 
                 t->pe = x->ps->tasks[i];
                 x->nt++;
+                if (t->pe->zombie)
+                        continue; /* a zombie has only its pstree entry */
                 if ((r = READ_MSG(x, "core-%u.img", pid, IMG_CORE, task_core__descriptor, &t->core)) < 0 ||
                     (r = READ_MSG(x, "mm-%u.img", pid, IMG_MM, mm_entry__descriptor, &t->mm)) < 0 ||
                     (r = READ_MSG(x, "pagemap-%u.img", pid, IMG_PAGEMAP, pagemap__descriptor, &t->pm)) < 0 ||
@@ -512,6 +514,8 @@ static const FileEntry *find_file(const struct inspect *x, uint32_t id) {
 }
 
 static const char *task_comm(const struct itask *t) {
+        if (!t->core)
+                return t->pe->zombie ? "<zombie>" : "";
         return t->core->n_threads && t->core->threads[0]->comm ? t->core->threads[0]->comm : "";
 }
 
@@ -645,6 +649,11 @@ static void print_thread(const ThreadCore *th) {
 static void print_task(const struct inspect *x, const struct itask *t) {
         const TaskCore *c = t->core;
         char buf[512], b1[40], b2[40];
+
+        if (!c) {
+                printf("\ntask %u: zombie, wait status %#x\n", t->pe->pid, t->pe->exit_code);
+                return;
+        }
 
         printf("\ntask %u '%s'\n", t->pe->pid, task_comm(t));
         printf("  cwd '%s' root '%s' umask %04o personality 0x%x exit_signal %s\n", c->cwd ? c->cwd : "",
@@ -979,6 +988,15 @@ static void json_thread(struct json *j, const ThreadCore *th) {
 static void json_task(struct json *j, const struct inspect *x, const struct itask *t) {
         const TaskCore *c = t->core;
         char buf[256];
+
+        if (!c) {
+                json_obj_open(j, NULL);
+                json_uint(j, "pid", t->pe->pid);
+                json_bool(j, "zombie", true);
+                json_int(j, "exit_status", t->pe->exit_code);
+                json_obj_close(j);
+                return;
+        }
 
         json_obj_open(j, NULL);
         json_uint(j, "pid", t->pe->pid);

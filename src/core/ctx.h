@@ -135,6 +135,7 @@ struct restore_ctx {
         int ready_pipe[2];
         struct restore_shmem *shmem;
         size_t nshmem, cshmem;
+        bool in_child;              /* running as the restored process (files that need it exist) */
 };
 
 /* Find a file entry by id (NULL if absent). */

@@ -2,11 +2,13 @@
  * files (reg-file.c, pipe.c, eventfd.c, ...). */
 #define LOG_PREFIX "files: "
 #include "core/res/files.h"
+#include "core/res/tty.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 
 #include "basic/kcompat.h"
@@ -15,7 +17,7 @@
 #include "image/image.h"
 
 static const struct file_ops *const all_ops[] = {
-        &memfd_ops, &reg_file_ops, &pipe_ops, &eventfd_ops, &epoll_ops,
+        &memfd_ops, &tty_ops, &reg_file_ops, &pipe_ops, &eventfd_ops, &epoll_ops,
         &timerfd_ops, &signalfd_ops, &inotify_ops, &unix_ops, &inet_ops,
 };
 
@@ -123,6 +125,53 @@ static int find_shared(struct dump_ctx *ctx, pid_t pid, int fd, const struct sta
         return 0;
 }
 
+/* Locks shown in the fd's fdinfo ("lock:" lines). Without --file-locks any
+ * lock refuses the dump; with it each lock is saved once: FLOCK/OFD per open
+ * file description, POSIX per process and inode. */
+static int dump_locks(struct dump_ctx *ctx, struct dump_task *t, const struct fd_dump_info *fi, FdEntry *de) {
+        for (const char *line = fi->fdinfo.text; line && *line;) {
+                char kind[16], mode[16], rw[16], end[32];
+                long long start;
+                int pid;
+                if (sscanf(line, "lock: %*d: %15s %15s %15s %d %*s %lld %31s", kind, mode, rw, &pid, &start, end) == 6) {
+                        uint32_t k = !strcmp(kind, "FLOCK") ? 1 : !strcmp(kind, "POSIX") ? 2 : !strcmp(kind, "OFDLCK") ? 3 : 0;
+                        if (!ctx->opts.file_locks)
+                                return log_error_errno(-ENOTSUP, "pid %d: fd %d holds a file lock (%s); use --file-locks",
+                                                       t->pid, fi->fd, kind);
+                        if (!k || strcmp(mode, "ADVISORY") != 0)
+                                return log_error_errno(-ENOTSUP, "pid %d: fd %d holds a %s %s lock, not supported yet",
+                                                       t->pid, fi->fd, mode, kind);
+                        bool dup = false;
+                        if (k == 2 && pid != t->pid)
+                                dup = true; /* another process's POSIX lock on the same file */
+                        for (size_t i = 0; i < t->fdt->n_fds && !dup; i++) {
+                                FdEntry *o = t->fdt->fds[i];
+                                if (o == de)
+                                        continue;
+                                for (size_t j = 0; j < o->n_locks && !dup; j++)
+                                        dup = o->locks[j]->kind == k && o->locks[j]->start == start &&
+                                              ((k != 2 && o->file_id == de->file_id) ||
+                                               (k == 2 && dump_ctx_file(ctx, o->file_id) &&
+                                                dump_ctx_file(ctx, o->file_id)->ino == (uint64_t)fi->st.st_ino));
+                        }
+                        if (!dup) {
+                                FileLockEntry *l = xzalloc(sizeof(*l));
+                                file_lock_entry__init(l);
+                                l->kind = k;
+                                l->write = !strcmp(rw, "WRITE");
+                                l->start = start;
+                                l->end = !strcmp(end, "EOF") ? -1 : strtoll(end, NULL, 10);
+                                de->locks = xrealloc_array(de->locks, de->n_locks + 1, sizeof(*de->locks));
+                                de->locks[de->n_locks++] = l;
+                        }
+                }
+                line = strchr(line, '\n');
+                if (line)
+                        line++;
+        }
+        return 0;
+}
+
 static int dump_one_fd(struct dump_ctx *ctx, struct dump_task *t, int pidfd, int fd) {
         struct fd_dump_info fi = { .pid = t->pid, .fd = fd, .lfd = -EBADF };
         char path[64], link[PATH_MAX + 1];
@@ -160,7 +209,7 @@ static int dump_one_fd(struct dump_ctx *ctx, struct dump_task *t, int pidfd, int
 
         if (find_shared(ctx, t->pid, fd, &fi.st, &id)) {
                 de->file_id = id;
-                r = 0;
+                r = dump_locks(ctx, t, &fi, de);
                 goto out;
         }
         for (size_t i = 0; i < ARRAY_SIZE(all_ops); i++)
@@ -185,6 +234,8 @@ static int dump_one_fd(struct dump_ctx *ctx, struct dump_task *t, int pidfd, int
         de->file_id = fe->id;
         add_key(ctx, t->pid, fd, &fi.st, fe->id);
         r = ops->dump(ctx, &fi, fe);
+        if (r >= 0)
+                r = dump_locks(ctx, t, &fi, de);
         log_debug("pid %d: fd %d -> file %u (%s) %s", t->pid, fd, fe->id, ops->name, link);
 out:
         safe_close(fi.lfd);
@@ -458,6 +509,8 @@ int files_restore_open_all(struct restore_ctx *ctx) {
                 r = ops->open(ctx, fe, &fd);
                 if (r < 0)
                         return r;
+                if (fd < 0)
+                        continue; /* opened later by the process that has it */
                 r = restore_ctx_move_high(ctx, fd);
                 if (r < 0)
                         return r;
@@ -485,7 +538,18 @@ int files_restore_task_fds(struct restore_ctx *ctx, struct restore_task *t) {
                 if (de->fd >= ctx->fd_base)
                         return log_error_errno(-EBADMSG, "pid %d: fd %d collides with cryo's own fds", t->pe->pid,
                                                de->fd);
-                if (dup3(ctx->file_fds[idx], de->fd, de->cloexec ? O_CLOEXEC : 0) < 0)
+                int src = ctx->file_fds[idx];
+                if (src < 0) {
+                        const FileEntry *fe = ctx->files->files[idx];
+                        ctx->in_child = true;
+                        r = file_ops_for(fe->kind)->open(ctx, fe, &src);
+                        if (r < 0)
+                                return r;
+                        src = restore_ctx_move_high(ctx, src);
+                        if (src < 0)
+                                return src;
+                }
+                if (dup3(src, de->fd, de->cloexec ? O_CLOEXEC : 0) < 0)
                         return log_error_errno(-errno, "pid %d: cannot install fd %d: %m", t->pe->pid, de->fd);
         }
         for (size_t i = 0; i < fdt->n_fds; i++) {
@@ -497,6 +561,26 @@ int files_restore_task_fds(struct restore_ctx *ctx, struct restore_task *t) {
                         r = ops->post_fds(ctx, fe, de->fd);
                         if (r < 0)
                                 return r;
+                }
+        }
+        /* file locks, taken by the process itself so POSIX locks get the right owner */
+        for (size_t i = 0; i < fdt->n_fds; i++) {
+                FdEntry *de = fdt->fds[i];
+                for (size_t j = 0; j < de->n_locks; j++) {
+                        FileLockEntry *l = de->locks[j];
+                        int rr;
+                        if (l->kind == 1)
+                                rr = flock(de->fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB);
+                        else {
+                                struct flock fl = { .l_type = l->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
+                                                    .l_start = l->start,
+                                                    .l_len = l->end < 0 ? 0 : l->end - l->start + 1 };
+                                rr = fcntl(de->fd, l->kind == 2 ? F_SETLK : F_OFD_SETLK, &fl);
+                        }
+                        if (rr < 0)
+                                return log_error_errno(-errno, "pid %d: cannot take back the %s lock on fd %d: %m",
+                                                       t->pe->pid, l->kind == 1 ? "flock" : l->kind == 2 ? "POSIX" : "OFD",
+                                                       de->fd);
                 }
         }
         /* close every low fd the task did not have */
@@ -516,6 +600,8 @@ int files_dump_finish(struct dump_ctx *ctx) {
                 r = unix_dump_finish(ctx);
         if (r >= 0)
                 r = inet_dump_finish(ctx);
+        if (r >= 0)
+                r = tty_dump_finish(ctx);
         close_inflight(ctx);
         return r;
 }

@@ -1,13 +1,12 @@
 /* Regular files, directories, O_PATH descriptors and character devices of
- * the memory class (/dev/null, zero, full, random, urandom), plus terminals
- * with --shell-job.
+ * the memory class (/dev/null, zero, full, random, urandom). Terminals are
+ * tty.c's.
  * Dump: the path (checked to still name the same inode), flags, position,
  * mode; the contents of files that are unlinked but open go to blob-N.img.
  * Restore: open the path with the saved flags and seek; a file used by a
  * mapping must still have the size it had; unlinked files are recreated
  * (at their old path when it is free, so /proc shows the same name),
- * filled, opened and unlinked again; terminal fds of a shell job are opened
- * on cryo's own terminal. */
+ * filled, opened and unlinked again. */
 #define LOG_PREFIX "reg-file: "
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,10 +15,6 @@
 #include "basic/log.h"
 #include "basic/util.h"
 #include "core/res/files.h"
-
-static bool is_tty_major(unsigned maj) {
-        return maj == 4 || maj == 5 || (maj >= 136 && maj <= 143);
-}
 
 static bool reg_match(const struct fd_dump_info *fi) {
         mode_t m = fi->st.st_mode;
@@ -56,13 +51,6 @@ static int reg_dump(struct dump_ctx *ctx, const struct fd_dump_info *fi, FileEnt
                 return log_error_errno(-ENOTSUP, "pid %d: %s is '%s', not supported yet", fi->pid, what, fi->link);
         if (S_ISCHR(st->st_mode) && !(fi->fdinfo.flags & O_PATH)) {
                 unsigned maj = major(st->st_rdev), min = minor(st->st_rdev);
-                if (is_tty_major(maj)) {
-                        if (!ctx->opts.shell_job)
-                                return log_error_errno(-ENOTSUP, "pid %d: %s is the terminal %s; use --shell-job (-j) to restore it onto the restoring terminal",
-                                                       fi->pid, what, re->path);
-                        re->tty = true;
-                        return 0;
-                }
                 if (maj != 1 || !(min == 3 || min == 5 || min == 7 || min == 8 || min == 9))
                         return log_error_errno(-ENOTSUP, "pid %d: %s is the character device %s (%u:%u), not supported yet",
                                                fi->pid, what, re->path, maj, min);
@@ -85,12 +73,18 @@ static int reg_dump(struct dump_ctx *ctx, const struct fd_dump_info *fi, FileEnt
         return 0;
 }
 
-static int ctty_path(char *buf, size_t n) {
-        for (int fd = 0; fd <= 2; fd++) {
-                if (isatty(fd) && ttyname_r(fd, buf, n) == 0)
-                        return 0;
-        }
-        return -ENOTTY;
+/* /proc/N/... of a process of the tree exists only once that process does:
+ * such files are opened by the restored process itself. */
+static bool names_restored_proc(const struct restore_ctx *ctx, const char *path) {
+        int pid;
+        char num[16];
+        if (strncmp(path, "/proc/", 6) != 0 || sscanf(path + 6, "%15[0-9]", num) != 1 || parse_int(num, &pid) < 0)
+                return false;
+        for (size_t i = 0; i < ctx->pstree->n_tasks; i++)
+                for (size_t k = 0; k < ctx->pstree->tasks[i]->n_threads; k++)
+                        if (ctx->pstree->tasks[i]->threads[k] == (uint32_t)pid)
+                                return true;
+        return false;
 }
 
 static int reg_open(struct restore_ctx *ctx, const FileEntry *fe, int *ret_fd) {
@@ -102,22 +96,12 @@ static int reg_open(struct restore_ctx *ctx, const FileEntry *fe, int *ret_fd) {
 
         if (!re || !re->path)
                 return log_error_errno(-EBADMSG, "file %u: no path in the image", fe->id);
-        if (re->tty) {
-                char tty[256];
-                if (!ctx->opts.shell_job)
-                        return log_error_errno(-ENOTSUP, "file %u is the terminal %s: restore with --shell-job (-j)",
-                                               fe->id, re->path);
-                if (ctty_path(tty, sizeof(tty)) < 0)
-                        return log_error_errno(-ENOTTY, "restoring a shell job needs a terminal on cryo's stdin/stdout/stderr");
-                fd = open(tty, flags);
-                if (fd < 0)
-                        return log_error_errno(-errno, "cannot open the terminal %s: %m", tty);
-                r = files_restore_flags_pos(fe, fd);
-                if (r < 0)
-                        return r;
-                *ret_fd = TAKE_FD(fd);
+        if (!ctx->in_child && names_restored_proc(ctx, re->path)) {
+                *ret_fd = -1; /* deferred to the process itself */
                 return 0;
         }
+        if (re->tty)
+                return log_error_errno(-EBADMSG, "file %u is a terminal saved by an older cryo; dump it again", fe->id);
         if (re->unlinked) {
                 /* recreate, fill, open as it was, unlink */
                 char tmp[PATH_MAX];

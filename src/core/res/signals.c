@@ -88,6 +88,18 @@ int signals_dump_thread(struct dump_ctx *ctx, struct dump_task *t, struct infect
 
 int signals_restore_thread_remote(struct restore_ctx *ctx, struct restore_task *t, struct infect_task *inf,
                                   ThreadCore *tc) {
+        for (size_t i = 0; i < tc->n_pending; i++) {
+                uint8_t si[128] = { 0 };
+                int32_t signo;
+                memcpy(si, tc->pending[i]->siginfo.data, MIN(sizeof(si), tc->pending[i]->siginfo.len));
+                memcpy(&signo, si, sizeof(signo));
+                int r = infect_write_mem(t->pe->pid, inf->scratch, si, sizeof(si));
+                if (r < 0)
+                        return log_error_errno(r, "pid %d: cannot write scratch memory: %m", tc->tid);
+                int64_t x = infect_call(inf, __NR_rt_tgsigqueueinfo, t->pe->pid, tc->tid, signo, inf->scratch, 0, 0);
+                if (x < 0)
+                        return log_error_errno((int)x, "pid %d: cannot queue signal %d: %m", tc->tid, signo);
+        }
         if (!tc->altstack || (tc->altstack->flags & SS_DISABLE))
                 return 0;
         struct k_stack ks = { .sp = tc->altstack->sp, .flags = tc->altstack->flags & ~SS_ONSTACK,
@@ -163,7 +175,10 @@ int signals_restore_child(struct restore_ctx *ctx, struct restore_task *t) {
                 if (syscall(__NR_rt_sigqueueinfo, pid, si.si_signo, &si) < 0)
                         return log_error_errno(-errno, "pid %d: cannot queue shared signal %d: %m", pid, si.si_signo);
         }
-        for (size_t k = 0; k < core->n_threads; k++) {
+        /* the leader's own queue; other threads queue theirs themselves
+         * (signals_restore_thread_remote): the kernel accepts a queued
+         * siginfo with si_code >= 0 only from the receiving thread */
+        for (size_t k = 0; k < 1 && k < core->n_threads; k++) {
                 ThreadCore *th = core->threads[k];
                 for (size_t i = 0; i < th->n_pending; i++) {
                         siginfo_t si;
