@@ -37,6 +37,7 @@
 #include "basic/util.h"
 #include "core/res/files.h"
 #include "core/res/task.h"
+#include "core/res/tty.h"
 #include "image/image.h"
 
 struct ready_msg {
@@ -266,6 +267,10 @@ static int child_setup(struct restore_ctx *ctx, size_t idx) {
         if (t->pe->sid == (uint32_t)pid) {
                 if (setsid() < 0)
                         return log_error_errno(-errno, "pid %d: setsid: %m", pid);
+                /* its controlling terminal, before it forks the rest of the session */
+                r = tty_restore_session(ctx, t);
+                if (r < 0)
+                        return r;
         } else if (t->pe->pgid == (uint32_t)pid) {
                 if (setpgid(0, 0) < 0)
                         return log_error_errno(-errno, "pid %d: setpgid: %m", pid);
@@ -729,6 +734,8 @@ int cryo_restore(const struct restore_opts *opts) {
                         goto fail;
         }
         r = restore_groups(&ctx);
+        if (r >= 0)
+                r = tty_restore_groups(&ctx); /* foreground groups */
         if (r < 0)
                 goto fail;
         for (size_t i = 0; i < ctx.ntasks; i++) {
@@ -766,6 +773,7 @@ int cryo_restore(const struct restore_opts *opts) {
         r = root;
         goto out;
 fail:
+        tty_restore_abort(&ctx);
         kill_created(&ctx, root);
         prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 out:
