@@ -582,6 +582,9 @@ static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
         x = infect_call(&t->inf, __NR_close_range, ctx->fd_base, ~0U, 0, 0, 0, 0);
         if (x < 0)
                 return log_error_errno((int)x, "pid %d: cannot close cryo's fds: %m", pid);
+        r = files_restore_posix_locks(ctx, t);
+        if (r < 0)
+                return r;
         r = infect_scratch_unmap(&t->inf);
         if (r < 0)
                 return r;
@@ -758,8 +761,18 @@ int cryo_restore(const struct restore_opts *opts) {
         }
         /* stopped tasks go back into their job-control stop */
         for (size_t i = 0; i < ctx.ntasks; i++)
-                if (ctx.tasks[i].pe->stopped)
-                        kill(ctx.tasks[i].pe->pid, SIGSTOP);
+                if (ctx.tasks[i].pe->stopped) {
+                        pid_t sp = ctx.tasks[i].pe->pid;
+                        kill(sp, SIGSTOP);
+                        /* return only once it is really stopped */
+                        for (int k = 0; k < 500; k++) {
+                                struct proc_stat ps;
+                                if (proc_read_stat(sp, 0, &ps) < 0 || ps.state == 'T')
+                                        break;
+                                struct timespec ts = { 0, 1000000 };
+                                nanosleep(&ts, NULL);
+                        }
+                }
         prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
         if (opts->pidfile) {
                 char buf[32];

@@ -32,7 +32,8 @@ static int probe(const char *path, int kind) {
 
 int main(int argc, char **argv) {
         zdtm_init(argc, argv);
-        const char *a = zdtm_path("flock.f"), *b = zdtm_path("posix.f"), *c = zdtm_path("ofd.f");
+        /* zdtm_path() rotates a few static buffers: keep our own copies */
+        char *a = strdup(zdtm_path("flock.f")), *b = strdup(zdtm_path("posix.f")), *c = strdup(zdtm_path("ofd.f"));
         int fa = open(a, O_RDWR | O_CREAT, 0600), fb = open(b, O_RDWR | O_CREAT, 0600), fc = open(c, O_RDWR | O_CREAT, 0600);
         zdtm_check(fa >= 0 && fb >= 0 && fc >= 0, "open: %m");
         zdtm_check(flock(fa, LOCK_EX) == 0, "flock: %m");

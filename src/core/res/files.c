@@ -569,6 +569,8 @@ int files_restore_task_fds(struct restore_ctx *ctx, struct restore_task *t) {
                 for (size_t j = 0; j < de->n_locks; j++) {
                         FileLockEntry *l = de->locks[j];
                         int rr;
+                        if (l->kind == 2)
+                                continue; /* POSIX: after cryo's fds are closed (files_restore_posix_locks) */
                         if (l->kind == 1)
                                 rr = flock(de->fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB);
                         else {
@@ -604,4 +606,28 @@ int files_dump_finish(struct dump_ctx *ctx) {
                 r = tty_dump_finish(ctx);
         close_inflight(ctx);
         return r;
+}
+
+/* POSIX locks belong to the process and die with the first close() of any fd
+ * on the file, so they are taken last, after cryo's own fds are gone. */
+int files_restore_posix_locks(struct restore_ctx *ctx, struct restore_task *t) {
+        struct infect_task *inf = &t->inf;
+        for (size_t i = 0; i < t->fdt->n_fds; i++) {
+                FdEntry *de = t->fdt->fds[i];
+                for (size_t j = 0; j < de->n_locks; j++) {
+                        FileLockEntry *l = de->locks[j];
+                        if (l->kind != 2)
+                                continue;
+                        struct flock fl = { .l_type = l->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
+                                            .l_start = l->start, .l_len = l->end < 0 ? 0 : l->end - l->start + 1 };
+                        int r = infect_write_mem(t->pe->pid, inf->scratch, &fl, sizeof(fl));
+                        if (r < 0)
+                                return log_error_errno(r, "pid %d: cannot write scratch memory: %m", t->pe->pid);
+                        int64_t x = infect_call(inf, __NR_fcntl, de->fd, F_SETLK, inf->scratch, 0, 0, 0);
+                        if (x < 0)
+                                return log_error_errno((int)x, "pid %d: cannot take back the POSIX lock on fd %d: %m",
+                                                       t->pe->pid, de->fd);
+                }
+        }
+        return 0;
 }

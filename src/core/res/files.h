@@ -74,6 +74,8 @@ int pipe_dump_finish(struct dump_ctx *ctx);
 int files_restore_open_all(struct restore_ctx *ctx);
 /* Inside restored task t: put fds in place, run post hooks, close the rest. */
 int files_restore_task_fds(struct restore_ctx *ctx, struct restore_task *t);
+/* POSIX record locks, by remote calls once cryo's fds are closed in t */
+int files_restore_posix_locks(struct restore_ctx *ctx, struct restore_task *t);
 
 /* helpers for kinds */
 int dump_ctx_new_blob(struct dump_ctx *ctx, int src_fd, uint64_t size, uint32_t *ret_blob_id);
