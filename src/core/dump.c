@@ -185,6 +185,32 @@ static int check_task(struct dump_ctx *ctx, struct dump_task *t) {
         return 0;
 }
 
+/* Resources two processes (not threads) can share through clone flags: cryo
+ * restores each process with its own, so sharing must be refused, never
+ * silently split. */
+static int check_sharing(struct dump_ctx *ctx) {
+        static const struct {
+                int type;
+                const char *what;
+        } kinds[] = {
+                { KCMP_VM, "an address space (CLONE_VM, e.g. vfork)" },
+                { KCMP_FILES, "an fd table (CLONE_FILES)" },
+                { KCMP_FS, "cwd/root/umask (CLONE_FS)" },
+                { KCMP_SIGHAND, "signal handlers (CLONE_SIGHAND)" },
+        };
+        for (size_t i = 0; i < ctx->ntasks; i++)
+                for (size_t j = i + 1; j < ctx->ntasks; j++) {
+                        struct dump_task *a = &ctx->tasks[i], *b = &ctx->tasks[j];
+                        if (a->zombie || b->zombie)
+                                continue;
+                        for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
+                                if (syscall(__NR_kcmp, a->pid, b->pid, kinds[k].type, 0, 0) == 0)
+                                        return log_error_errno(-ENOTSUP, "pids %d and %d share %s, not supported yet",
+                                                               a->pid, b->pid, kinds[k].what);
+                }
+        return 0;
+}
+
 static struct dump_task *find_task(struct dump_ctx *ctx, pid_t pid) {
         for (size_t i = 0; i < ctx->ntasks; i++)
                 if (ctx->tasks[i].pid == pid)
@@ -572,6 +598,9 @@ int cryo_dump(const struct dump_opts *opts) {
         if (r < 0)
                 goto fail;
         r = check_sessions(&ctx, &ctx.pstree);
+        if (r < 0)
+                goto fail;
+        r = check_sharing(&ctx);
         if (r < 0)
                 goto fail;
         for (size_t i = 0; i < ctx.ntasks; i++) {
