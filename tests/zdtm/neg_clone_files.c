@@ -2,7 +2,6 @@
  * not CLONE_THREAD). Restoring them with separate tables would change what
  * one sees when the other opens or closes a file, so the dump must refuse.
  * ZDTM: flavours=norestore refuse=clone_files */
-#define _GNU_SOURCE
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
