@@ -136,6 +136,7 @@ struct restore_ctx {
         struct restore_shmem *shmem;
         size_t nshmem, cshmem;
         bool in_child;              /* running as the restored process (files that need it exist) */
+        struct ipc_restore *ipc;    /* ipc.c: objects created by this restore */
 };
 
 /* Find a file entry by id (NULL if absent). */

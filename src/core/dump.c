@@ -29,6 +29,7 @@
 #include "basic/util.h"
 #include "config.h"
 #include "core/res/files.h"
+#include "core/res/ipc.h"
 #include "core/res/task.h"
 #include "image/image.h"
 
@@ -611,6 +612,9 @@ int cryo_dump(const struct dump_opts *opts) {
                         goto fail;
         }
         r = files_dump_finish(&ctx);
+        if (r < 0)
+                goto fail;
+        r = ipc_dump(&ctx);
         if (r < 0)
                 goto fail;
         r = write_images(&ctx);

@@ -36,6 +36,7 @@
 #include "basic/proc.h"
 #include "basic/util.h"
 #include "core/res/files.h"
+#include "core/res/ipc.h"
 #include "core/res/task.h"
 #include "core/res/tty.h"
 #include "image/image.h"
@@ -661,6 +662,9 @@ int cryo_restore(const struct restore_opts *opts) {
         r = read_images(&ctx);
         if (r < 0)
                 goto out;
+        r = ipc_restore(&ctx); /* SysV objects before any process of the tree */
+        if (r < 0)
+                goto out;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         log_info("images read and verified in %.3f s", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 
@@ -790,6 +794,7 @@ fail:
         kill_created(&ctx, root);
         prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 out:
+        ipc_restore_finish(&ctx, r);
         restore_ctx_done(&ctx);
         return r;
 }

@@ -12,6 +12,7 @@ static const char *const type_names[IMG_TYPE_MAX] = {
         [IMG_INVENTORY] = "inventory", [IMG_PSTREE] = "pstree", [IMG_CORE] = "core",
         [IMG_MM] = "mm",               [IMG_PAGEMAP] = "pagemap", [IMG_PAGES] = "pages",
         [IMG_FILES] = "files",         [IMG_FDS] = "fds",       [IMG_BLOB] = "blob",
+        [IMG_IPC] = "ipc",
 };
 
 const char *img_type_name(enum img_type t) {

@@ -26,6 +26,7 @@ enum img_type {
         IMG_FILES,
         IMG_FDS,
         IMG_BLOB,
+        IMG_IPC, /* SysV IPC objects (ipc.img) */
         IMG_TYPE_MAX,
 };
 

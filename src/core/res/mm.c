@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -30,6 +31,7 @@
 #include "basic/proc.h"
 #include "basic/util.h"
 #include "core/res/files.h"
+#include "core/res/ipc.h"
 #include "core/res/task.h"
 #include "image/image.h"
 
@@ -84,9 +86,12 @@ static int vma_classify(pid_t pid, const struct proc_vma *v, VmaEntry *e) {
         } else if (n && n[0] == '[')
                 return log_error_errno(-ENOTSUP, "pid %d: mapping %llx-%llx %s is not supported yet", pid,
                                        (unsigned long long)v->start, (unsigned long long)v->end, n);
-        else if (n && strncmp(n, "/SYSV", 5) == 0)
-                return log_error_errno(-ENOTSUP, "pid %d: mapping %llx-%llx is SysV shared memory, not supported yet",
-                                       pid, (unsigned long long)v->start, (unsigned long long)v->end);
+        else if (n && strncmp(n, "/SYSV", 5) == 0) {
+                /* SysV shm: the segment (its inode number is the shmid) is saved by ipc.c */
+                e->kind = VMA_KIND__VMA_SYSVSHM;
+                e->shmid = (int32_t)v->ino;
+                e->shmat_flags = (proc_vma_has_flag(v, "mw") ? 0 : SHM_RDONLY) | (v->prot & PROT_EXEC ? SHM_EXEC : 0);
+        }
         else if (n && v->shared && strcmp(n, "/dev/zero (deleted)") == 0)
                 e->kind = VMA_KIND__VMA_ANON;
         else if (n && (v->ino || n[0] == '/'))
@@ -284,7 +289,7 @@ static int scan_pagemap_read(int pm_fd, const VmaEntry *e, uint64_t zero_pfn, st
 }
 
 static bool vma_has_pages(const VmaEntry *e) {
-        if (is_special(e->kind))
+        if (is_special(e->kind) || e->kind == VMA_KIND__VMA_SYSVSHM) /* SysV shm: in ipc.img */
                 return false;
         if (e->kind == VMA_KIND__VMA_FILE && (e->flags & MAP_SHARED))
                 return false; /* the file holds them */
@@ -791,6 +796,15 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                 int prot, fd = -1;
                 if (is_special(e->kind))
                         continue;
+                if (e->kind == VMA_KIND__VMA_SYSVSHM) { /* shmat, not mmap: ipc.c */
+                        r = ipc_shm_attach_remote(ctx, t, i);
+                        if (r < 0) {
+                                free(added_write);
+                                free(kept);
+                                return r;
+                        }
+                        continue;
+                }
                 if (kept[i]) {
                         added_write[i] = e->prot != (PROT_READ | PROT_WRITE);
                         goto madv;
