@@ -17,7 +17,7 @@
 #include "image/image.h"
 
 static const struct file_ops *const all_ops[] = {
-        &memfd_ops, &tty_ops, &reg_file_ops, &pipe_ops, &eventfd_ops, &epoll_ops,
+        &memfd_ops, &tty_ops, &mqueue_ops, &reg_file_ops, &pipe_ops, &eventfd_ops, &epoll_ops,
         &timerfd_ops, &signalfd_ops, &inotify_ops, &unix_ops, &inet_ops,
 };
 

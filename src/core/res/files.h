@@ -48,7 +48,7 @@ struct file_ops {
 };
 
 extern const struct file_ops reg_file_ops, pipe_ops, eventfd_ops, epoll_ops, timerfd_ops, signalfd_ops, inotify_ops,
-        memfd_ops, unix_ops, inet_ops;
+        memfd_ops, unix_ops, inet_ops, mqueue_ops;
 
 const struct file_ops *file_ops_for(FileKind kind);
 
