@@ -314,6 +314,8 @@ static const char *vma_kind_name(VmaKind k) {
                 return "heap";
         case VMA_KIND__VMA_STACK:
                 return "stack";
+        case VMA_KIND__VMA_SYSVSHM:
+                return "sysvshm";
         default:
                 return "?";
         }
@@ -373,7 +375,9 @@ static void open_flag_names(uint32_t f, char *buf, size_t len) {
 
 static const char *file_kind_name(FileKind k) {
         static const char *const n[] = { "reg", "pipe", "eventfd", "epoll", "timerfd",
-                                         "signalfd", "inotify", "memfd", "unix" };
+                                         "signalfd", "inotify", "memfd", "unix",
+                                         [FILE_KIND__FK_INET] = "inet", [FILE_KIND__FK_TTY] = "tty",
+                                         [FILE_KIND__FK_MQUEUE] = "mqueue" };
         return (unsigned)k < ARRAY_SIZE(n) ? n[k] : "?";
 }
 
@@ -499,6 +503,14 @@ static char *file_desc(const struct inspect *x, const FileEntry *f) {
                         fprintf(m, ", SO_PASSCRED");
                 break;
         }
+        case FILE_KIND__FK_MQUEUE:
+                if (f->mqueue)
+                        fprintf(m, "'/%s'%s maxmsg %" PRId64 " msgsize %" PRId64 " mode %04o %s%s", f->mqueue->name,
+                                f->mqueue->unlinked ? " (unlinked)" : "", f->mqueue->maxmsg, f->mqueue->msgsize,
+                                f->mqueue->mode, fl, f->mqueue->holds_msgs ? "" : " (messages with another file)");
+                if (f->mqueue && f->mqueue->holds_msgs)
+                        fprintf(m, ", %zu messages queued", f->mqueue->n_msgs);
+                break;
         default:
                 fprintf(m, "unknown kind %d", f->kind);
         }
