@@ -925,6 +925,26 @@ def flavour_script(ctx, script, rounds=3):
         ctx.fail("C/R worked, but %s" % ctx.inspect_errors[0])
 
 
+def is_standalone_script(path):
+    """tests/scripts/*.sh with a '# SCRIPT: standalone' line drive cryo themselves."""
+    try:
+        with open(path, errors="replace") as f:
+            return any(re.match(r"#\s*SCRIPT:\s*standalone\b", l) for l in f.read(4096).split("\n"))
+    except OSError:
+        return False
+
+
+def flavour_standalone_script(ctx, script, timeout=300):
+    """Runs `sh SCRIPT CRYO DIR` (DIR: the test's scratch dir): it passes when it exits 0;
+    its last line of output is the note on the PASS line."""
+    res = run_cmd(["sh", script, ctx.r.cryo, ctx.dir], ctx.dir, "script", timeout=timeout, cwd=ctx.dir)
+    ctx.note(res.describe())
+    ctx.logs += sorted(glob.glob(os.path.join(ctx.dir, "*.log")))
+    if res.rc != 0:
+        ctx.fail("%s:\n    %s" % (res.describe(), "\n    ".join(tail(res.out + res.err, 20).split("\n"))))
+    ctx.info = last_line(res.out)
+
+
 # --------------------------------------------------------------------------
 # negative tests
 
@@ -1288,6 +1308,9 @@ def main():
                 tests.append(("%s/%s" % (w.name, fl), FLAVOURS[fl], (w,), False))
     for s in sorted(glob.glob(os.path.join(ROOT, "tests", "scripts", "*.sh"))):
         n = os.path.basename(s)[:-3]
+        if is_standalone_script(s):  # serial: it must not race the others for terminals
+            tests.append(("%s/script" % n, flavour_standalone_script, (s,), True))
+            continue
         tests.append(("%s/script" % n, lambda ctx, s=s: flavour_script(ctx, s, args.rounds), (), False))
     tests.append(("cli/check", cli_check, (), False))
     tests.append(("neg/dump-nonexistent-pid", neg_dump_nonexistent, (), False))

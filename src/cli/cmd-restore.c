@@ -1,10 +1,13 @@
 /* cryo restore */
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "basic/log.h"
 #include "basic/util.h"
@@ -120,18 +123,39 @@ int cmd_restore(int argc, char **argv) {
                 return report_failure(r, "restore");
         if (o.detach)
                 return 0;
-        /* wait for the root like a parent would, and exit as it did */
-        int st;
+        /* wait for the root like a parent would, and exit as it did. A shell
+         * job in the foreground of cryo's terminal that stops (^Z) stops
+         * cryo too, so the shell gets the terminal back; when the shell
+         * continues cryo, the job continues (with the terminal if cryo got it). */
+        int st, tty = o.shell_job ? open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+        pid_t job_pg = tty >= 0 ? getpgid(r) : -1;
+        bool proxy = job_pg > 0 && job_pg != getpgrp() && tcgetpgrp(tty) == job_pg;
         for (;;) {
-                pid_t p = waitpid(r, &st, 0);
+                pid_t p = waitpid(r, &st, proxy ? WUNTRACED : 0);
                 if (p < 0 && errno == EINTR)
                         continue;
                 if (p < 0) {
                         fprintf(stderr, "cryo: cannot wait for pid %d: %m\n", r);
                         return 1;
                 }
+                if (proxy && WIFSTOPPED(st)) {
+                        sigset_t ttou, old;
+                        sigemptyset(&ttou);
+                        sigaddset(&ttou, SIGTTOU);
+                        sigprocmask(SIG_BLOCK, &ttou, &old);
+                        if (tcgetpgrp(tty) == job_pg)
+                                tcsetpgrp(tty, getpgrp());
+                        raise(SIGTSTP);
+                        if (tcgetpgrp(tty) == getpgrp())
+                                tcsetpgrp(tty, job_pg);
+                        sigprocmask(SIG_SETMASK, &old, NULL);
+                        kill(-job_pg, SIGCONT);
+                        continue;
+                }
                 break;
         }
+        if (tty >= 0)
+                close(tty);
         if (WIFEXITED(st))
                 return WEXITSTATUS(st);
         if (WIFSIGNALED(st))
