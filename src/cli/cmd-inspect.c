@@ -27,6 +27,7 @@
 #include "files.pb-c.h"
 #include "image/image.h"
 #include "inventory.pb-c.h"
+#include "ipc.pb-c.h"
 #include "mm.pb-c.h"
 
 /* --- loading ---------------------------------------------------------------- */
@@ -56,6 +57,7 @@ struct inspect {
         InventoryEntry *inv;
         Pstree *ps;
         Files *files;
+        IpcImage *ipc; /* NULL: no ipc.img */
         struct itask *t;
         size_t nt;
         struct iimage *img;
@@ -80,6 +82,8 @@ static void inspect_done(struct inspect *x) {
                 img_msg_free((ProtobufCMessage *)x->ps);
         if (x->files)
                 img_msg_free((ProtobufCMessage *)x->files);
+        if (x->ipc)
+                img_msg_free((ProtobufCMessage *)x->ipc);
         safe_close(x->dirfd);
 }
 
@@ -195,6 +199,23 @@ static int inspect_load(struct inspect *x) {
                          NULL);
         if (r < 0)
                 return r;
+        r = img_read_msg(x->dirfd, "ipc.img", IMG_IPC, x->id, &ipc_image__descriptor, (ProtobufCMessage **)&x->ipc,
+                         NULL);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        for (size_t i = 0; x->ipc && i < x->ipc->n_shm; i++) {
+                char n[64];
+                uint64_t len = 0;
+                if (!x->ipc->shm[i]->perm)
+                        return log_error_errno(-EBADMSG, "ipc.img: a segment without ids");
+                snprintf(n, sizeof(n), "shm-%d.img", x->ipc->shm[i]->perm->id);
+                r = verify_raw(x, n, IMG_BLOB, &len);
+                if (r < 0)
+                        return r;
+                if (len != x->ipc->shm[i]->data_len)
+                        return log_error_errno(-EBADMSG, "%s holds %" PRIu64 " bytes, ipc.img says %" PRIu64, n, len,
+                                               x->ipc->shm[i]->data_len);
+        }
 
         x->t = xzalloc(sizeof(*x->t) * (x->ps->n_tasks + 1));
         for (size_t i = 0; i < x->ps->n_tasks; i++) {
@@ -810,6 +831,43 @@ static void print_text(const struct inspect *x) {
         for (size_t i = 0; i < x->nt; i++)
                 print_task(x, &x->t[i]);
 
+        const IpcImage *ipc = x->ipc;
+        if (ipc && ipc->n_shm + ipc->n_sem + ipc->n_msq) {
+                printf("\nSysV IPC\n");
+                for (size_t i = 0; i < ipc->n_shm; i++) {
+                        const IpcShmEntry *e = ipc->shm[i];
+                        if (!e->perm)
+                                continue;
+                        printf("  shm %-8d key 0x%08x mode %04o owner %u:%u size %" PRIu64 " (%" PRIu64
+                               " bytes of data in shm-%d.img) cpid %u lpid %u%s%s\n",
+                               e->perm->id, (unsigned)e->perm->key, e->perm->mode & 0777, e->perm->uid, e->perm->gid,
+                               e->size, e->data_len, e->perm->id, e->cpid, e->lpid,
+                               e->perm->mode & 01000 ? " removed-while-attached" : "",
+                               e->perm->mode & 02000 ? " locked" : "");
+                }
+                for (size_t i = 0; i < ipc->n_sem; i++) {
+                        const IpcSemEntry *e = ipc->sem[i];
+                        size_t o = 0;
+                        buf[0] = 0;
+                        for (size_t k = 0; k < e->n_values && o < sizeof(buf); k++)
+                                o += snprintf(buf + o, sizeof(buf) - o, "%s%u", k ? "," : "", e->values[k]);
+                        if (e->perm)
+                                printf("  sem %-8d key 0x%08x mode %04o owner %u:%u values %s\n", e->perm->id,
+                                       (unsigned)e->perm->key, e->perm->mode & 0777, e->perm->uid, e->perm->gid, buf);
+                }
+                for (size_t i = 0; i < ipc->n_msq; i++) {
+                        const IpcMsqEntry *e = ipc->msq[i];
+                        uint64_t bytes = 0;
+                        for (size_t k = 0; k < e->n_msgs; k++)
+                                bytes += e->msgs[k]->data.len;
+                        if (e->perm)
+                                printf("  msg %-8d key 0x%08x mode %04o owner %u:%u %zu messages (%" PRIu64
+                                       " bytes), qbytes %" PRIu64 " lspid %u lrpid %u\n",
+                                       e->perm->id, (unsigned)e->perm->key, e->perm->mode & 0777, e->perm->uid,
+                                       e->perm->gid, e->n_msgs, bytes, e->qbytes, e->lspid, e->lrpid);
+                }
+        }
+
         uint64_t total = 0;
         printf("\nimages\n");
         for (size_t i = 0; i < x->nimg; i++) {
@@ -1233,6 +1291,8 @@ static void print_json(const struct inspect *x) {
                 json_obj_close(&j);
         }
         json_arr_close(&j);
+        if (x->ipc)
+                json_msg(&j, "ipc", &x->ipc->base);
         json_obj_close(&j);
 }
 
