@@ -8,7 +8,10 @@
  *   C  private, attached by nobody: the parent wrote it and detached
  *      (found by its creator pid, read by a short attach);
  *   D  private, attached in parent and child, then IPC_RMID (SHM_DEST: it
- *      lives only as long as it is attached).
+ *      lives only as long as it is attached);
+ *   E  private, 4 pages, attached in the parent, which then unmapped its
+ *      first and third page (two VMAs with offsets, holes before and
+ *      between them).
  * After restore: every byte, every shmctl(IPC_STAT) field that can be kept,
  * the same addresses, writes of one process seen by the other through A and
  * D, and the read-only mapping still read-only. */
@@ -25,8 +28,9 @@
 #define SZ_B (64 << 10)
 #define SZ_C 8192
 #define SZ_D 4096
+#define SZ_E (4 * 4096)
 
-static int id_a, id_b, id_c, id_d;
+static int id_a, id_b, id_c, id_d, id_e;
 static key_t key_b;
 static volatile uint8_t *pa, *pb, *pd; /* this process's attachments */
 static pid_t parent;
@@ -131,7 +135,8 @@ int main(int argc, char **argv) {
         id_b = shmget(key_b, SZ_B, IPC_CREAT | IPC_EXCL | 0600);
         id_c = shmget(IPC_PRIVATE, SZ_C, IPC_CREAT | 0600);
         id_d = shmget(IPC_PRIVATE, SZ_D, IPC_CREAT | 0600);
-        zdtm_check(id_a >= 0 && id_b >= 0 && id_c >= 0 && id_d >= 0, "shmget: %s", strerror(errno));
+        id_e = shmget(IPC_PRIVATE, SZ_E, IPC_CREAT | 0600);
+        zdtm_check(id_a >= 0 && id_b >= 0 && id_c >= 0 && id_d >= 0 && id_e >= 0, "shmget: %s", strerror(errno));
         pa = shmat(id_a, NULL, 0);
         pb = shmat(id_b, NULL, 0);
         pd = shmat(id_d, NULL, 0);
@@ -148,8 +153,15 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < SZ_D; i++)
                 pd[i] = pat(4, i);
         zdtm_check(shmdt((void *)pc) == 0, "shmdt: %s", strerror(errno));
+        volatile uint8_t *pe = shmat(id_e, NULL, 0);
+        zdtm_check(pe != (void *)-1, "shmat: %s", strerror(errno));
+        for (size_t i = 0; i < SZ_E; i++)
+                pe[i] = pat(5, i);
+        zdtm_check(munmap((void *)pe, 4096) == 0 && munmap((void *)(pe + 8192), 4096) == 0, "munmap: %s",
+                   strerror(errno));
         zdtm_check(mprotect((void *)(pb + SZ_B / 2), SZ_B / 2, PROT_READ) == 0, "mprotect: %s", strerror(errno));
 
+        /* the child needs none of E */
         pid_t kid = fork();
         zdtm_check(kid >= 0, "fork: %s", strerror(errno));
         if (kid == 0)
@@ -173,6 +185,9 @@ int main(int argc, char **argv) {
         check_stat("B", id_b, SZ_B, 0600, 3, key_b, false); /* one per VMA: the parent has two */
         check_stat("C", id_c, SZ_C, 0600, 0, IPC_PRIVATE, false);
         check_stat("D", id_d, SZ_D, 0600, 2, IPC_PRIVATE, true);
+        check_stat("E", id_e, SZ_E, 0600, 4, IPC_PRIVATE, false); /* two VMAs, in parent and child */
+        check_bytes("parent", "E", 5, pe, 4096, 4096);
+        check_bytes("parent", "E", 5, pe, 3 * 4096, 4096);
         struct shmid_ds ds;
         if (shmctl(id_c, IPC_STAT, &ds) == 0 && ds.shm_lpid != parent)
                 zdtm_fail("segment C: last attacher %d, expected %d", ds.shm_lpid, parent);
@@ -194,5 +209,6 @@ int main(int argc, char **argv) {
         shmctl(id_a, IPC_RMID, NULL);
         shmctl(id_b, IPC_RMID, NULL);
         shmctl(id_c, IPC_RMID, NULL);
+        shmctl(id_e, IPC_RMID, NULL);
         zdtm_pass();
 }

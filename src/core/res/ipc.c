@@ -455,7 +455,7 @@ int ipc_dump(struct dump_ctx *ctx) {
         /* attached segments that /proc did not list (removed meanwhile?) */
         for (size_t i = 0; r >= 0 && i < ctx->ntasks; i++) {
                 const struct dump_task *t = &ctx->tasks[i];
-                for (size_t k = 0; !t->zombie && t->mm && k < t->mm->n_vmas; k++) {
+                for (size_t k = 0; r >= 0 && !t->zombie && t->mm && k < t->mm->n_vmas; k++) {
                         const VmaEntry *v = t->mm->vmas[k];
                         bool have = false;
                         if (v->kind != VMA_KIND__VMA_SYSVSHM)
@@ -466,6 +466,21 @@ int ipc_dump(struct dump_ctx *ctx) {
                                 r = log_error_errno(-ENOENT, "pid %d: mapping %llx-%llx is SysV shared memory segment %d, which cannot be found",
                                                     t->pid, (unsigned long long)v->start, (unsigned long long)v->end,
                                                     v->shmid);
+                        /* restore attaches at start - pgoff, when it maps the first piece
+                         * of the attachment: nothing below that piece may be in the way */
+                        uint64_t base = v->start - v->pgoff;
+                        bool first = true;
+                        for (size_t j = 0; j < k; j++)
+                                first &= !(t->mm->vmas[j]->kind == VMA_KIND__VMA_SYSVSHM &&
+                                           t->mm->vmas[j]->shmid == v->shmid &&
+                                           t->mm->vmas[j]->start - t->mm->vmas[j]->pgoff == base);
+                        for (size_t j = 0; r >= 0 && first && j < k; j++) {
+                                const VmaEntry *w = t->mm->vmas[j];
+                                if (w->end > base)
+                                        r = log_error_errno(-ENOTSUP, "pid %d: SysV shared memory segment %d attached at %llx: the start of the attachment was unmapped and %llx-%llx mapped there, not supported yet",
+                                                            t->pid, v->shmid, (unsigned long long)base,
+                                                            (unsigned long long)w->start, (unsigned long long)w->end);
+                        }
                 }
         }
         free(ids);
