@@ -83,6 +83,8 @@ struct dump_ctx {
         size_t nfiles, cfiles;
         struct dump_file_key *keys;
         size_t nkeys, ckeys;
+        size_t *kidx;            /* keys with an fd, sorted by dev, ino and kcmp order */
+        size_t nkidx, ckidx;
         PipeDataEntry **pipe_data;
         size_t npipe_data, cpipe_data;
         uint32_t next_blob_id;
@@ -102,6 +104,7 @@ struct restore_task {
         bool seized;
         bool prepared;
         bool drain_sigchld;       /* a child died during restore: its SIGCHLD was not pending before */
+        bool *premapped;          /* per VMA: set up by the process itself before forking (mm.c) */
         struct infect_task inf;   /* the leader */
         struct infect_task *tinf; /* threads[1..] of the core image */
         bool *tseized;

@@ -537,6 +537,7 @@ static void dump_ctx_done(struct dump_ctx *ctx) {
         free(ctx->files);
         free(ctx->pipe_data);
         free(ctx->keys);
+        free(ctx->kidx);
         free(ctx->tasks);
         safe_close(ctx->dirfd);
 }

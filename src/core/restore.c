@@ -18,6 +18,7 @@
 #include "core/restore.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <sched.h>
@@ -41,11 +42,16 @@
 #include "core/res/tty.h"
 #include "image/image.h"
 
+#define READY_MAX_PREMAP 800
+
 struct ready_msg {
         int32_t pid;
         int32_t err;
         char text[504];
+        uint32_t npremap;                  /* VMAs the process premapped (mm_premap_child) */
+        uint16_t premap[READY_MAX_PREMAP];
 };
+_Static_assert(sizeof(struct ready_msg) <= PIPE_BUF, "ready messages must be written atomically");
 
 static int read_task_images(struct restore_ctx *ctx, struct restore_task *t) {
         char name[64];
@@ -194,6 +200,14 @@ static int read_images(struct restore_ctx *ctx) {
 
 static void child_report(struct restore_ctx *ctx, int err) {
         struct ready_msg m = { .pid = getpid(), .err = err };
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                struct restore_task *t = &ctx->tasks[i];
+                if (t->pe->pid != (uint32_t)m.pid || !t->premapped)
+                        continue;
+                for (size_t k = 0; k < t->mm->n_vmas && m.npremap < READY_MAX_PREMAP; k++)
+                        if (t->premapped[k])
+                                m.premap[m.npremap++] = k;
+        }
         if (err) {
                 const char *e = log_first_error();
                 snprintf(m.text, sizeof(m.text), "%s", e ? e : "restore of a process failed");
@@ -358,9 +372,18 @@ static int wait_ready(struct restore_ctx *ctx) {
                         m.text[sizeof(m.text) - 1] = 0;
                         return log_error_errno(m.err, "%s", m.text);
                 }
-                for (size_t i = 0; i < ctx->ntasks; i++)
-                        if (ctx->tasks[i].pe->pid == (uint32_t)m.pid)
-                                ctx->tasks[i].created = true;
+                for (size_t i = 0; i < ctx->ntasks; i++) {
+                        struct restore_task *t = &ctx->tasks[i];
+                        if (t->pe->pid != (uint32_t)m.pid)
+                                continue;
+                        t->created = true;
+                        if (m.npremap && t->mm) {
+                                t->premapped = xzalloc(t->mm->n_vmas * sizeof(bool));
+                                for (uint32_t k = 0; k < m.npremap && k < READY_MAX_PREMAP; k++)
+                                        if (m.premap[k] < t->mm->n_vmas)
+                                                t->premapped[m.premap[k]] = true;
+                        }
+                }
                 got++;
         }
         return 0;
@@ -624,6 +647,7 @@ static void restore_ctx_done(struct restore_ctx *ctx) {
                 safe_close(t->pages_fd);
                 free(t->tinf);
                 free(t->tseized);
+                free(t->premapped);
         }
         free(ctx->tasks);
         if (ctx->file_fds)

@@ -105,19 +105,66 @@ static int new_file_id(struct dump_ctx *ctx, FileEntry **ret) {
         return 0;
 }
 
+/* Order of an open file description against a key: dev, inode, then the
+ * kernel's own order of file pointers (kcmp). 2 = cannot be ordered. */
+static int key_cmp(struct dump_ctx *ctx, pid_t pid, int fd, uint64_t dev, uint64_t ino, size_t ki) {
+        const struct dump_file_key *k = &ctx->keys[ki];
+        if (dev != k->dev)
+                return dev < k->dev ? -1 : 1;
+        if (ino != k->ino)
+                return ino < k->ino ? -1 : 1;
+        long r = syscall(__NR_kcmp, pid, k->pid, KCMP_FILE, fd, k->fd);
+        return r == 0 ? 0 : r == 1 ? -1 : r == 2 ? 1 : 2;
+}
+
+/* Binary search; *ret_pos is where it is or would go. */
+static int key_find(struct dump_ctx *ctx, pid_t pid, int fd, uint64_t dev, uint64_t ino, size_t *ret_pos) {
+        size_t lo = 0, hi = ctx->nkidx;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int c = key_cmp(ctx, pid, fd, dev, ino, ctx->kidx[mid]);
+                if (c == 2)
+                        return -EINVAL;
+                if (c == 0) {
+                        *ret_pos = mid;
+                        return 1;
+                }
+                if (c < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        *ret_pos = lo;
+        return 0;
+}
+
 static void add_key(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, uint32_t id) {
         struct dump_file_key *k = ARRAY_PUSH(ctx->keys, ctx->nkeys, ctx->ckeys);
         *k = (struct dump_file_key){ .pid = pid, .fd = fd, .dev = st->st_dev, .ino = st->st_ino, .id = id };
+        size_t pos;
+        if (fd < 0 || key_find(ctx, pid, fd, st->st_dev, st->st_ino, &pos) != 0)
+                return;
+        ARRAY_PUSH(ctx->kidx, ctx->nkidx, ctx->ckidx);
+        memmove(ctx->kidx + pos + 1, ctx->kidx + pos, (ctx->nkidx - 1 - pos) * sizeof(size_t));
+        ctx->kidx[pos] = ctx->nkeys - 1;
 }
 
-/* An already-seen open file description? */
+/* An already-seen open file description? O(log n) kcmp calls. */
 static int find_shared(struct dump_ctx *ctx, pid_t pid, int fd, const struct stat *st, uint32_t *ret_id) {
+        size_t pos;
+        int r = key_find(ctx, pid, fd, st->st_dev, st->st_ino, &pos);
+        if (r == 1) {
+                *ret_id = ctx->keys[ctx->kidx[pos]].id;
+                return 1;
+        }
+        if (r == 0)
+                return 0;
+        /* kcmp could not order them: compare one by one */
         for (size_t i = 0; i < ctx->nkeys; i++) {
                 struct dump_file_key *k = &ctx->keys[i];
                 if (k->fd < 0 || k->dev != st->st_dev || k->ino != st->st_ino)
                         continue;
-                long r = syscall(__NR_kcmp, pid, k->pid, KCMP_FILE, fd, k->fd);
-                if (r == 0) {
+                if (syscall(__NR_kcmp, pid, k->pid, KCMP_FILE, fd, k->fd) == 0) {
                         *ret_id = k->id;
                         return 1;
                 }

@@ -410,8 +410,10 @@ fail:
         return r;
 }
 
+/* private memory whose anonymous pages a child can share copy-on-write */
 static bool private_anon(const VmaEntry *e) {
-        return (e->kind == VMA_KIND__VMA_ANON || e->kind == VMA_KIND__VMA_HEAP || e->kind == VMA_KIND__VMA_STACK) &&
+        return (e->kind == VMA_KIND__VMA_ANON || e->kind == VMA_KIND__VMA_HEAP || e->kind == VMA_KIND__VMA_STACK ||
+                e->kind == VMA_KIND__VMA_FILE) &&
                !(e->flags & MAP_SHARED);
 }
 
@@ -438,7 +440,8 @@ int mm_dump_cow(struct dump_ctx *ctx, struct dump_task *t, struct dump_task *p) 
                         continue;
                 for (size_t k = 0; k < p->mm->n_vmas && !q; k++)
                         if (p->mm->vmas[k]->start == e->start && p->mm->vmas[k]->end == e->end &&
-                            p->mm->vmas[k]->kind == e->kind && private_anon(p->mm->vmas[k]))
+                            p->mm->vmas[k]->kind == e->kind && private_anon(p->mm->vmas[k]) &&
+                            p->mm->vmas[k]->ino == e->ino && p->mm->vmas[k]->pgoff == e->pgoff)
                                 q = p->mm->vmas[k];
                 if (!q)
                         continue;
@@ -454,8 +457,9 @@ int mm_dump_cow(struct dump_ctx *ctx, struct dump_task *t, struct dump_task *p) 
                                 return log_error_errno(r, "pid %d: cannot read pagemap: %m", t->pid);
                         for (size_t k = 0; k < cnt; k++, addr += PAGE) {
                                 uint64_t pa = a[k] & PM_PFN_MASK, pb = b[k] & PM_PFN_MASK;
-                                if (!(a[k] & PM_PRESENT) || !(b[k] & PM_PRESENT) || !pa || pa != pb)
-                                        continue;
+                                if (!(a[k] & PM_PRESENT) || !(b[k] & PM_PRESENT) || !pa || pa != pb ||
+                                    (a[k] & PM_FILE))
+                                        continue; /* not shared, or a page-cache page (shared anyway) */
                                 size_t n = t->pagemap->n_inherited;
                                 PagemapEntry *last = n > before ? t->pagemap->inherited[n - 1] : NULL;
                                 if (last && last->vaddr + (uint64_t)last->nr_pages * PAGE == addr) {
@@ -513,12 +517,12 @@ static uint64_t find_hole(const struct proc_vmas *cur, const MmEntry *mm, uint64
         return 0;
 }
 
-/* Is every byte of [s, e) inside a premapped VMA of the target? */
-static bool covered_by_premap(const MmEntry *mm, uint64_t s, uint64_t e) {
+/* Is every byte of [s, e) inside a VMA that was premapped here? */
+static bool covered_by_kept(const MmEntry *mm, const bool *kept, uint64_t s, uint64_t e) {
         while (s < e) {
                 const VmaEntry *hit = NULL;
                 for (size_t i = 0; i < mm->n_vmas && !hit; i++)
-                        if (mm->vmas[i]->premap && mm->vmas[i]->start <= s && s < mm->vmas[i]->end)
+                        if (kept[i] && mm->vmas[i]->start <= s && s < mm->vmas[i]->end)
                                 hit = mm->vmas[i];
                 if (!hit)
                         return false;
@@ -527,14 +531,15 @@ static bool covered_by_premap(const MmEntry *mm, uint64_t s, uint64_t e) {
         return true;
 }
 
-static bool premap_present(const struct proc_vmas *cur, const MmEntry *mm, const VmaEntry *e) {
-        if (!e->premap)
-                return false;
-        for (size_t k = 0; k < cur->n; k++) {
-                const struct proc_vma *c = &cur->v[k];
-                if (c->start <= e->start && e->end <= c->end && !c->name && !c->shared &&
-                    covered_by_premap(mm, c->start, c->end))
-                        return true;
+/* Was the parent's twin of e premapped (so e is here, inherited)? */
+static bool parent_premapped(struct restore_ctx *ctx, struct restore_task *t, const VmaEntry *e) {
+        for (size_t i = 0; i < ctx->ntasks; i++) {
+                struct restore_task *p = &ctx->tasks[i];
+                if (p->pe->pid != t->pe->ppid || !p->mm || !p->premapped)
+                        continue;
+                for (size_t k = 0; k < p->mm->n_vmas; k++)
+                        if (p->mm->vmas[k]->start == e->start && p->mm->vmas[k]->end == e->end)
+                                return p->premapped[k];
         }
         return false;
 }
@@ -542,7 +547,6 @@ static bool premap_present(const struct proc_vmas *cur, const MmEntry *mm, const
 int mm_premap_child(struct restore_ctx *ctx, struct restore_task *t) {
         MmEntry *mm = t->mm;
         Pagemap *pm = t->pagemap;
-        struct proc_vmas cur = { 0 };
         bool any = false;
         int r;
 
@@ -550,9 +554,8 @@ int mm_premap_child(struct restore_ctx *ctx, struct restore_task *t) {
                 any |= mm->vmas[i]->premap;
         if (!any)
                 return 0;
-        r = proc_read_smaps(getpid(), &cur);
-        if (r < 0)
-                return log_error_errno(r, "cannot read my own memory map: %m");
+        /* what this process premapped: its children (forked after this) read it */
+        t->premapped = xzalloc(mm->n_vmas * sizeof(bool));
         uint64_t *run_off = xzalloc((pm->n_runs + 1) * sizeof(uint64_t));
         uint64_t off = IMG_RAW_DATA_OFF;
         for (size_t k = 0; k < pm->n_runs; k++) {
@@ -565,11 +568,12 @@ int mm_premap_child(struct restore_ctx *ctx, struct restore_task *t) {
                         continue;
                 if (e->inherited) {
                         /* the parent's copy is here (copy-on-write): write what differs, drop what we lack */
-                        if (!premap_present(&cur, mm, e)) {
+                        if (!parent_premapped(ctx, t, e)) {
                                 log_debug("pid %d: %llx-%llx was not inherited", getpid(), (unsigned long long)e->start,
                                           (unsigned long long)e->end);
                                 continue;
                         }
+                        t->premapped[i] = true;
                         uint64_t pos = e->start;
                         for (size_t k = 0; k < pm->n_runs; k++) {
                                 uint64_t rs = pm->runs[k]->vaddr, re = rs + (uint64_t)pm->runs[k]->nr_pages * PAGE;
@@ -597,7 +601,6 @@ int mm_premap_child(struct restore_ctx *ctx, struct restore_task *t) {
                                                 r = pread_all(t->pages_fd, (void *)a, next - a, run_off[k] + (a - rs));
                                                 if (r < 0) {
                                                         free(run_off);
-                                                        proc_vmas_done(&cur);
                                                         return log_error_errno(r, "cannot read pages: %m");
                                                 }
                                         }
@@ -608,8 +611,17 @@ int mm_premap_child(struct restore_ctx *ctx, struct restore_task *t) {
                                 madvise((void *)pos, e->end - pos, MADV_DONTNEED);
                         continue;
                 }
-                int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | ((e->flags & MAP_GROWSDOWN) ? MAP_GROWSDOWN : 0);
-                void *m = mmap((void *)e->start, e->end - e->start, PROT_READ | PROT_WRITE, fl, -1, 0);
+                int fl = MAP_PRIVATE | MAP_FIXED_NOREPLACE | ((e->flags & MAP_GROWSDOWN) ? MAP_GROWSDOWN : 0);
+                int ffd = -1;
+                if (e->kind == VMA_KIND__VMA_FILE) {
+                        size_t idx;
+                        if (!restore_ctx_file(ctx, e->file_id, &idx) || ctx->file_fds[idx] < 0)
+                                continue;
+                        ffd = ctx->file_fds[idx];
+                } else
+                        fl |= MAP_ANONYMOUS;
+                void *m = mmap((void *)e->start, e->end - e->start, PROT_READ | PROT_WRITE, fl, ffd,
+                               ffd >= 0 ? (off_t)e->pgoff : 0);
                 if (m == MAP_FAILED) {
                         log_debug("pid %d: cannot premap %llx-%llx: %m", getpid(), (unsigned long long)e->start,
                                   (unsigned long long)e->end);
@@ -619,6 +631,7 @@ int mm_premap_child(struct restore_ctx *ctx, struct restore_task *t) {
                         munmap(m, e->end - e->start);
                         continue;
                 }
+                t->premapped[i] = true;
                 if (e->madv & (1ULL << MADV_HUGEPAGE))
                         madvise(m, e->end - e->start, MADV_HUGEPAGE);
                 for (size_t k = 0; k < pm->n_runs; k++) {
@@ -630,13 +643,11 @@ int mm_premap_child(struct restore_ctx *ctx, struct restore_task *t) {
                         r = pread_all(t->pages_fd, (void *)rs, len, run_off[k]);
                         if (r < 0) {
                                 free(run_off);
-                                proc_vmas_done(&cur);
                                 return log_error_errno(r, "cannot read pages: %m");
                         }
                 }
         }
         free(run_off);
-        proc_vmas_done(&cur);
         return 0;
 }
 
@@ -771,7 +782,7 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                 if (c->name && (name_is(c->name, "[vdso]") || strncmp(c->name, "[vvar", 5) == 0 ||
                                 name_is(c->name, "[vsyscall]")))
                         continue;
-                if (!c->name && !c->shared && covered_by_premap(mm, c->start, c->end))
+                if (t->premapped && covered_by_kept(mm, t->premapped, c->start, c->end))
                         continue; /* set up before the fork, already in place */
                 int64_t x = infect_call(inf, __NR_munmap, c->start, c->end - c->start, 0, 0, 0, 0);
                 if (x < 0) {
@@ -786,7 +797,7 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                 goto out;
         bool *kept = xzalloc((mm->n_vmas + 1) * sizeof(bool));
         for (size_t i = 0; i < mm->n_vmas; i++)
-                kept[i] = premap_present(&cur, mm, mm->vmas[i]);
+                kept[i] = t->premapped && t->premapped[i];
         proc_vmas_done(&cur);
 
         /* 3. every mapping, writable for now where pages go in */
