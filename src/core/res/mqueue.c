@@ -16,6 +16,10 @@
  * queue returns): the sigevent cannot be read back, and refilling the queue
  * would fire it.
  *
+ * A queue opened through a mount of the mqueue filesystem (open() of
+ * /dev/mqueue/NAME) is saved by its NAME and comes back mq_open()ed: its
+ * /proc/PID/fd link then reads "/NAME".
+ *
  * Restore: a queue whose name exists is the original when its maxmsg,
  * msgsize, owner and mode match -- a dump leaves a named queue in place, it
  * may be shared with processes outside the tree -- and is opened as it is,
@@ -105,7 +109,8 @@ static int mqueue_dump(struct dump_ctx *ctx, const struct fd_dump_info *fi, File
         _cleanup_close_ int rfd = -EBADF;
         struct mq_attr attr;
         char proc[64], text[256];
-        const char *name = fi->link + 1;
+        /* "/NAME", or a path through a mount of the mqueue filesystem (/dev/mqueue/NAME) */
+        const char *name = strrchr(fi->link, '/') + 1;
         size_t len = strlen(name);
         int r;
 
