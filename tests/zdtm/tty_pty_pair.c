@@ -2,20 +2,20 @@
  *
  *   A (cooked): P holds the master; C is a session leader with the slave as
  *      its controlling terminal on fds 0-2 and a /dev/tty fd; its child G
- *      is the foreground group and waits for SIGINT. Termios changed
+ *      is the foreground group and does the reading after restore. Termios changed
  *      (VERASE ^H, no ECHOCTL), window 40x120. Queued at dump: towards the
  *      master C's "from-child\n" (as "from-child\r\n") and the echo of what
  *      P typed; towards the slave the line "line1\n", a line ended by ^D
- *      and the unfinished line "ab".
+ *      and the unfinished line "a\nb" (its newline typed literally, ^V).
  *   B (raw): P holds master (packet mode) and slave (exclusive, raw),
  *      window 10x20, binary bytes queued both ways.
  *   D: a pty P never unlocked (its slave never opened).
  *   E: a pty whose slave was opened, written to and closed: the master
  *      reads the bytes, then sees the hangup.
  * After restore every pty has its number, termios, window size, modes and
- * queues; through A, C reads the lines as they were typed, completes the
+ * queues; through A, G reads the lines as they were typed, completes the
  * unfinished one, echoes and answers, switches to raw mode and back, and a
- * ^C written on the master kills G with SIGINT. */
+ * ^C written on the master interrupts it with SIGINT. */
 #include "zdtm.h"
 
 #include <fcntl.h>
@@ -132,8 +132,8 @@ static void g_main(int status_fd, int devfd) {
                       buf);
         c_tell('c'); /* P types "cd\n" */
         n = read(0, buf, sizeof(buf));
-        if (n != 5 || memcmp(buf, "abcd\n", 5))
-                CFAIL("third read on the slave: %zd bytes '%.*s', expected 'abcd\\n' (the unfinished line completed)", n,
+        if (n != 6 || memcmp(buf, "a\nbcd\n", 6))
+                CFAIL("third read on the slave: %zd bytes '%.*s', expected 'a\\nbcd\\n' (the unfinished line completed)", n,
                       (int)(n > 0 ? n : 0), buf);
         /* echo and answer */
         c_tell('p');
@@ -297,8 +297,8 @@ int main(int argc, char **argv) {
         st_fd = stp[0];
         zdtm_check(read(c2p[0], &cbuf, 1) == 1, "child did not start");
         wait_inq(ma, 12, "A master after the child wrote");
-        xwrite(ma, "line1\neof\004ab", 12);
-        wait_inq(ma, 12 + 7 + 3 + 2, "A master after typing");
+        xwrite(ma, "line1\neof\004a\026\nb", 14); /* ^V: a newline typed literally */
+        wait_inq(ma, 12 + 7 + 3 + 4, "A master after typing");
 
         /* B */
         int mb = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
@@ -384,7 +384,7 @@ int main(int argc, char **argv) {
                 zdtm_fail("pty E: read after the bytes did not fail with EIO: %m");
 
         /* A: what waited on the master, then the conversation */
-        expect(ma, "from-child\r\nline1\r\neofab", 24, "pty A master");
+        expect(ma, "from-child\r\nline1\r\neofa\r\nb", 26, "pty A master");
         cbuf = 'g';
         xwrite(p2c[1], &cbuf, 1);
         step(c2p[0], 'c', "completing the line");

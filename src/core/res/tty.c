@@ -18,13 +18,16 @@
  *     processing): in canonical mode read one line per read(), then the
  *     unfinished line with ICANON off; in raw mode read as it is. Written
  *     back on the master with the slave's input processing off, ECHO on,
- *     and every special character but '\n' and an EOF byte the data does
- *     not contain disabled; the echo tells when the kernel is done with the
- *     bytes (in canonical mode a last character typed and erased closes the
- *     stream), then it is read away and the real termios put back.
- * Queues that cannot be written back faithfully are refused (a newline
- * typed literally with ^V inside a line, a packet-mode status byte, a line
- * discipline other than N_TTY, EXTPROC).
+ *     and every special character disabled but '\n' and, as bytes the data
+ *     does not contain, an EOF (lines ended by ^D), a ^V (newlines typed
+ *     literally) and an erase; the echo tells when the kernel is done with
+ *     the bytes (in canonical mode a last character typed and erased closes
+ *     the stream), then it is read away and the real termios put back.
+ * What cannot be written back faithfully is refused before anything is
+ * read (a packet-mode status byte, a line discipline other than N_TTY,
+ * EXTPROC, bytes on the master of a slave never opened); if the lines read
+ * cannot be written back as lines (they use every byte value) their bytes
+ * go back raw and the dump is refused.
  *
  * A session's controlling terminal is taken by its leader right after
  * setsid(), before it forks the rest of the session (so every member
@@ -262,96 +265,35 @@ static int take_to_slave(const struct pty_io *io, const struct termios2 *t, TtyP
         return r;
 }
 
-/* A byte value absent from every queued chunk, other than 0, '\n' and avoid. */
-static int free_byte(const TtyPairEntry *p, int avoid) {
-        bool used[256] = { false };
+/* Byte values in the queued input. */
+static void used_bytes(const TtyPairEntry *p, bool used[256]) {
+        memset(used, 0, 256 * sizeof(bool));
         for (size_t i = 0; i < p->n_to_slave; i++)
                 for (size_t k = 0; k < p->to_slave[i].len; k++)
                         used[p->to_slave[i].data[k]] = true;
         for (size_t k = 0; k < p->to_slave_partial.len; k++)
                 used[p->to_slave_partial.data[k]] = true;
+        used[0] = used['\n'] = used['x'] = true; /* 0 is "disabled"; 'x' is the barrier */
+}
+
+static int take_byte(bool used[256]) {
         for (int c = 1; c < 256; c++)
-                if (!used[c] && c != '\n' && c != avoid && c != 'x')
+                if (!used[c]) {
+                        used[c] = true;
                         return c;
+                }
         return -1;
 }
 
-/* Writes the slave's queue back through the master (see the top). */
-static int feed_to_slave(const struct pty_io *io, const struct termios2 *t, const TtyPairEntry *p) {
-        bool canon = (t->c_lflag & ICANON) && !(t->c_lflag & EXTPROC);
-        size_t echo = 0, total = 0;
-        char w[80];
-        int r;
-
-        for (size_t i = 0; i < p->n_to_slave; i++)
-                total += p->to_slave[i].len + 1;
-        total += p->to_slave_partial.len;
-        if (total == 0)
-                return 0;
-        if (total >= N_TTY_BUF_SIZE_)
-                return log_error_errno(-EFBIG, "%s: %zu bytes of input wait on the slave, more than it can hold again",
-                                       io_what(io, w, sizeof(w)), total);
-
-        struct termios2 e = *t;
-        e.c_iflag = 0;
-        e.c_oflag &= ~OPOST;
-        e.c_lflag = ECHO | (canon ? ICANON : 0);
-        for (int k = 0; k < KNCCS; k++)
-                e.c_cc[k] = 0; /* _POSIX_VDISABLE */
-        e.c_cc[VMIN] = 1;
-        int eof = -1, erase = -1;
-        if (canon) {
-                for (size_t i = 0; i < p->n_to_slave; i++) {
-                        const ProtobufCBinaryData *c = &p->to_slave[i];
-                        size_t body = c->len && c->data[c->len - 1] == '\n' ? c->len - 1 : c->len;
-                        if (memchr(c->data, '\n', body))
-                                return log_error_errno(-ENOTSUP, "%s: a line waiting on the slave holds a newline typed literally (^V), not supported",
-                                                       io_what(io, w, sizeof(w)));
-                }
-                if (memchr(p->to_slave_partial.data, '\n', p->to_slave_partial.len))
-                        return log_error_errno(-ENOTSUP, "%s: the line being typed on the slave holds a newline typed literally (^V), not supported",
-                                               io_what(io, w, sizeof(w)));
-                eof = free_byte(p, -1);
-                erase = eof < 0 ? -1 : free_byte(p, eof);
-                if (eof < 0 || erase < 0)
-                        return log_error_errno(-ENOTSUP, "%s: the input waiting on the slave uses every byte value, cannot write it back",
-                                               io_what(io, w, sizeof(w)));
-                e.c_cc[VEOF] = eof;
-                e.c_cc[VERASE] = erase;
-        }
-        r = tcset2(io->m, &e);
-        if (r < 0)
-                return log_error_errno(r, "%s: cannot set the termios: %m", io_what(io, w, sizeof(w)));
-
-        _cleanup_free_ char *buf = xzalloc(total + 4);
-        size_t n = 0;
-        for (size_t i = 0; i < p->n_to_slave; i++) {
-                const ProtobufCBinaryData *c = &p->to_slave[i];
-                memcpy(buf + n, c->data, c->len);
-                n += c->len;
-                echo += c->len;
-                if (canon && !(c->len && c->data[c->len - 1] == '\n'))
-                        buf[n++] = eof; /* ended by EOF (^D): read() returns the line without it */
-        }
-        memcpy(buf + n, p->to_slave_partial.data, p->to_slave_partial.len);
-        n += p->to_slave_partial.len;
-        echo += p->to_slave_partial.len;
-        if (canon) {
-                /* typed and erased: its echo comes after everything before it was taken in */
-                buf[n++] = 'x';
-                buf[n++] = erase;
-                echo += 2;
-        }
-        r = write_full(io->m, buf, n);
-        if (r < 0)
-                return log_error_errno(r, "%s: cannot write the input back: %m", io_what(io, w, sizeof(w)));
-        /* read the echo away; when it is all there the kernel is done */
-        char junk[4096];
+/* Reads n echoed bytes away from the master: once they are all there the
+ * line discipline has taken in everything written before them. */
+static int drain_echo(const struct pty_io *io, size_t n) {
+        char junk[4096], w[80];
         size_t got = 0;
-        for (int idle = 0; got < echo;) {
+        for (int idle = 0; got < n;) {
                 int q = inq(io->m);
                 if (q > 0) {
-                        ssize_t k = read(io->m, junk, MIN((size_t)q, MIN(sizeof(junk), echo - got)));
+                        ssize_t k = read(io->m, junk, MIN((size_t)q, MIN(sizeof(junk), n - got)));
                         if (k > 0) {
                                 got += k;
                                 idle = 0;
@@ -360,41 +302,149 @@ static int feed_to_slave(const struct pty_io *io, const struct termios2 *t, cons
                 }
                 if (++idle > 3000)
                         return log_error_errno(-ETIMEDOUT, "%s: the input written back was not taken in (%zu of %zu echoed; output stopped with ^S?)",
-                                               io_what(io, w, sizeof(w)), got, echo);
+                                               io_what(io, w, sizeof(w)), got, n);
                 sleep_ms(1);
         }
         return 0;
 }
 
+/* The termios input is written back under: no input processing, no output
+ * processing (so each echoed byte is one byte), ECHO on, every special
+ * character disabled. */
+static void feed_termios(const struct termios2 *t, bool canon, struct termios2 *e) {
+        *e = *t;
+        e->c_iflag = 0;
+        e->c_oflag &= ~OPOST;
+        e->c_lflag = ECHO | (canon ? ICANON : 0);
+        for (int k = 0; k < KNCCS; k++)
+                e->c_cc[k] = 0; /* _POSIX_VDISABLE: the line discipline never treats 0 as special */
+        e->c_cc[VMIN] = 1;
+}
+
+/* All the queued input as plain bytes, raw: nothing lost, but canonical
+ * lines become one (when the exact form could not be written back). */
+static int feed_raw(const struct pty_io *io, const struct termios2 *t, const TtyPairEntry *p) {
+        struct termios2 e;
+        size_t n = 0;
+        char w[80];
+        feed_termios(t, false, &e);
+        int r = tcset2(io->m, &e);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot set the termios: %m", io_what(io, w, sizeof(w)));
+        for (size_t i = 0; i <= p->n_to_slave; i++) {
+                const ProtobufCBinaryData *c = i < p->n_to_slave ? &p->to_slave[i] : &p->to_slave_partial;
+                r = write_full(io->m, c->data, c->len);
+                if (r < 0)
+                        return log_error_errno(r, "%s: cannot write the input back: %m", io_what(io, w, sizeof(w)));
+                n += c->len;
+        }
+        return drain_echo(io, n);
+}
+
+/* Writes the slave's queue back through the master (see the top). */
+static int feed_to_slave(const struct pty_io *io, const struct termios2 *t, const TtyPairEntry *p) {
+        bool canon = (t->c_lflag & ICANON) && !(t->c_lflag & EXTPROC);
+        size_t echo = 0, total = 0, nl = 0;
+        struct termios2 e;
+        char w[80];
+        int r;
+
+        for (size_t i = 0; i < p->n_to_slave; i++)
+                total += p->to_slave[i].len;
+        total += p->to_slave_partial.len;
+        if (total == 0 && !p->n_to_slave)
+                return 0;
+        if (!canon)
+                return feed_raw(io, t, p);
+
+        feed_termios(t, true, &e);
+        /* bytes the data does not use: the EOF that ends a line without a
+         * newline, the erase of the barrier, the ^V before a newline typed
+         * literally (which needs IEXTEN; its other characters stay disabled) */
+        bool used[256];
+        used_bytes(p, used);
+        int eof = take_byte(used), erase = take_byte(used), lnext = take_byte(used);
+        if (eof < 0 || erase < 0 || lnext < 0) {
+                feed_raw(io, t, p);
+                return log_error_errno(-ENOTSUP, "%s: the lines waiting on the slave use every byte value, they cannot be saved as lines",
+                                       io_what(io, w, sizeof(w)));
+        }
+        e.c_cc[VEOF] = eof;
+        e.c_cc[VERASE] = erase;
+        e.c_cc[VLNEXT] = lnext;
+        e.c_lflag |= IEXTEN;
+        r = tcset2(io->m, &e);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot set the termios: %m", io_what(io, w, sizeof(w)));
+
+        for (size_t i = 0; i < p->n_to_slave; i++)
+                nl += p->to_slave[i].len + 1;
+        nl += p->to_slave_partial.len;
+        _cleanup_free_ char *buf = xzalloc(2 * nl + 4);
+        size_t n = 0;
+        for (size_t i = 0; i <= p->n_to_slave; i++) {
+                const ProtobufCBinaryData *c = i < p->n_to_slave ? &p->to_slave[i] : &p->to_slave_partial;
+                bool line = i < p->n_to_slave, ends_nl = line && c->len && c->data[c->len - 1] == '\n';
+                size_t body = ends_nl ? c->len - 1 : c->len;
+                for (size_t k = 0; k < body; k++) {
+                        if (c->data[k] == '\n')
+                                buf[n++] = lnext; /* typed literally: not echoed */
+                        buf[n++] = c->data[k];
+                }
+                echo += body;
+                if (ends_nl) {
+                        buf[n++] = '\n';
+                        echo++;
+                } else if (line)
+                        buf[n++] = eof; /* ended by EOF (^D): read() returns the line without it */
+        }
+        /* typed and erased: its echo comes once everything before it was taken in */
+        bool barrier = total + 2 < N_TTY_BUF_SIZE_ - 1;
+        if (barrier) {
+                buf[n++] = 'x';
+                buf[n++] = erase;
+                echo += 2;
+        }
+        r = write_full(io->m, buf, n);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot write the input back: %m", io_what(io, w, sizeof(w)));
+        r = drain_echo(io, echo);
+        if (r >= 0 && !barrier)
+                sleep_ms(100);
+        return r;
+}
+
 /* Puts the saved queues into the pair and leaves it with termios t and its
- * packet mode (packet mode must be off when called). */
+ * packet mode (packet mode must be off when called). Goes on after a
+ * failure, so that as much as possible is back; returns the first one. */
 static int put_queues(const struct pty_io *io, const struct termios2 *t, const TtyPairEntry *p) {
         char w[80];
-        int r = feed_to_slave(io, t, p);
-        int r2 = tcset2(io->m, t);
-        if (r < 0)
-                return r;
-        if (r2 < 0)
-                return log_error_errno(r2, "%s: cannot set the termios: %m", io_what(io, w, sizeof(w)));
+        int r = feed_to_slave(io, t, p), k;
+
+        io_what(io, w, sizeof(w));
+        k = tcset2(io->m, t);
+        if (k < 0 && r >= 0)
+                r = log_error_errno(k, "%s: cannot set the termios: %m", w);
         if (p->to_master.len) {
                 struct termios2 o = *t;
                 o.c_oflag &= ~OPOST;
-                r = tcset2(io->m, &o);
-                if (r < 0)
-                        return log_error_errno(r, "%s: cannot set the termios: %m", io_what(io, w, sizeof(w)));
-                r = write_full(io->s, p->to_master.data, p->to_master.len);
-                r2 = tcset2(io->m, t);
-                if (r < 0)
-                        return log_error_errno(r, "%s: cannot write the output back: %m", io_what(io, w, sizeof(w)));
-                if (r2 < 0)
-                        return log_error_errno(r2, "%s: cannot set the termios: %m", io_what(io, w, sizeof(w)));
+                k = tcset2(io->m, &o);
+                if (k >= 0) {
+                        k = write_full(io->s, p->to_master.data, p->to_master.len);
+                        if (k < 0 && r >= 0)
+                                r = log_error_errno(k, "%s: cannot write the output back: %m", w);
+                } else if (r >= 0)
+                        r = log_error_errno(k, "%s: cannot set the termios: %m", w);
+                k = tcset2(io->m, t);
+                if (k < 0 && r >= 0)
+                        r = log_error_errno(k, "%s: cannot set the termios: %m", w);
         }
         if (p->packet) {
                 int one = 1;
-                if (ioctl(io->m, TIOCPKT, &one) < 0)
-                        return log_error_errno(-errno, "%s: cannot set packet mode: %m", io_what(io, w, sizeof(w)));
+                if (ioctl(io->m, TIOCPKT, &one) < 0 && r >= 0)
+                        r = log_error_errno(-errno, "%s: cannot set packet mode: %m", w);
         }
-        return 0;
+        return r;
 }
 
 /* ------------------------------------------------------------------ dump */
