@@ -524,6 +524,37 @@ static char *file_desc(const struct inspect *x, const FileEntry *f) {
                         fprintf(m, ", SO_PASSCRED");
                 break;
         }
+        case FILE_KIND__FK_TTY: {
+                const TtyEntry *t = f->tty;
+                if (!t)
+                        break;
+                static const char *const tn[] = { "terminal", "pty master", "pty slave", "/dev/tty", "terminal" };
+                fprintf(m, "%s '%s' %s", tn[t->type < ARRAY_SIZE(tn) ? t->type : 0], t->path, fl);
+                if (t->job)
+                        fprintf(m, ", the job's terminal (onto cryo's with --shell-job)%s",
+                                t->job_fg_pgid ? "" : ", background");
+                if (t->job && t->job_fg_pgid)
+                        fprintf(m, ", foreground group %d", t->job_fg_pgid);
+                if (!t->job && t->type != 1)
+                        fprintf(m, ", pty %u", t->index);
+                const TtyPairEntry *p = t->pair;
+                if (p) {
+                        size_t in = p->to_slave_partial.len;
+                        for (size_t i = 0; i < p->n_to_slave; i++)
+                                in += p->to_slave[i].len;
+                        fprintf(m, ", pty %u %ux%u %s%s%s%s", t->index, p->cols, p->rows,
+                                p->lflag & 2 /* ICANON */ ? "cooked" : "raw", p->packet ? " packet" : "",
+                                p->locked ? " locked" : "", p->exclusive ? " exclusive" : "");
+                        if (p->sid)
+                                fprintf(m, ", terminal of session %u (foreground %u)", p->sid, p->fg_pgid);
+                        fprintf(m, ", %zu bytes towards the master, %zu towards the slave", p->to_master.len, in);
+                        if (p->slave_closed)
+                                fprintf(m, ", slave closed");
+                        else if (!p->slave_open && !p->sid)
+                                fprintf(m, ", slave never opened");
+                }
+                break;
+        }
         case FILE_KIND__FK_MQUEUE:
                 if (f->mqueue)
                         fprintf(m, "'/%s'%s maxmsg %" PRId64 " msgsize %" PRId64 " mode %04o %s%s", f->mqueue->name,
