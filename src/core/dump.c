@@ -224,10 +224,55 @@ static struct dump_task *find_task(struct dump_ctx *ctx, pid_t pid) {
  * calls setsid() in session leaders, then puts every process in its group
  * with setpgid() -- group leaders first. A group whose leader is gone gets a
  * temporary helper process with the leader's pid. */
+/* Is pid a live process (a zombie waiting for init does not count)? */
+static bool pid_exists_anywhere(pid_t p) {
+        struct proc_stat ps;
+        if (proc_read_stat(p, 0, &ps) < 0)
+                return false;
+        return ps.state != 'Z' && ps.state != 'X';
+}
+
+static PstreeHelper *find_helper(Pstree *ps, pid_t pid) {
+        for (size_t k = 0; k < ps->n_helpers; k++)
+                if (ps->helpers[k]->pid == (uint32_t)pid)
+                        return ps->helpers[k];
+        return NULL;
+}
+
+/* A helper standing in for the exited leader of session sid, for member t. */
+static int session_helper(struct dump_ctx *ctx, Pstree *ps, struct dump_task *t, pid_t parent) {
+        PstreeHelper *h = find_helper(ps, t->sid);
+        if (h && (!h->session || h->parent != (uint32_t)parent))
+                return log_error_errno(-ENOTSUP, "pid %d: its session %d, whose leader exited, has members under different parents, not supported yet",
+                                       t->pid, t->sid);
+        if (!h) {
+                h = xzalloc(sizeof(*h));
+                pstree_helper__init(h);
+                h->pid = t->sid;
+                h->parent = parent;
+                h->session = true;
+                ps->helpers = xrealloc_array(ps->helpers, ps->n_helpers + 1, sizeof(*ps->helpers));
+                ps->helpers[ps->n_helpers++] = h;
+        }
+        h->members = xrealloc_array(h->members, h->n_members + 1, sizeof(uint32_t));
+        h->members[h->n_members++] = t->pid;
+        return 0;
+}
+
 static int check_sessions(struct dump_ctx *ctx, Pstree *ps) {
         struct dump_task *root = &ctx->tasks[0];
         bool outside_sid = root->sid != root->pid, outside_pgid = root->pgid != root->pid;
+        int r;
 
+        if (outside_sid && !ctx->opts.shell_job && !find_task(ctx, root->sid) && !pid_exists_anywhere(root->sid)) {
+                /* a daemon whose session leader exited (fork, setsid, fork): recreate the session */
+                r = session_helper(ctx, ps, root, 0);
+                if (r < 0)
+                        return r;
+                outside_sid = false;
+                if (root->pgid == root->sid)
+                        outside_pgid = false;
+        }
         if (outside_sid && !ctx->opts.shell_job)
                 return log_error_errno(-ENOTSUP, "pid %d: its session %d is outside the tree; use --shell-job (-j) or start it with setsid",
                                        root->pid, root->sid);
@@ -240,11 +285,19 @@ static int check_sessions(struct dump_ctx *ctx, Pstree *ps) {
         for (size_t i = 1; i < ctx->ntasks; i++) {
                 struct dump_task *t = &ctx->tasks[i];
                 struct dump_task *p = find_task(ctx, t->ppid);
-                if (t->sid != t->pid && t->sid != p->sid)
-                        return log_error_errno(-ENOTSUP, "pid %d is in session %d but its parent %d is in session %d (its session leader exited or it was reparented), not supported yet",
-                                               t->pid, t->sid, p->pid, p->sid);
+                if (t->sid != t->pid && t->sid != p->sid) {
+                        if (find_task(ctx, t->sid) || pid_exists_anywhere(t->sid) || t->zombie)
+                                return log_error_errno(-ENOTSUP, "pid %d is in session %d but its parent %d is in session %d, not supported yet",
+                                                       t->pid, t->sid, p->pid, p->sid);
+                        /* its session leader exited and it was inherited by its subreaper p */
+                        r = session_helper(ctx, ps, t, p->pid);
+                        if (r < 0)
+                                return r;
+                }
                 if (t->pgid == t->pid)
                         continue;
+                if (find_helper(ps, t->pgid) && find_helper(ps, t->pgid)->session)
+                        continue; /* the session helper leads that group */
                 if (outside_pgid && t->pgid == root->pgid) {
                         if (t->sid != root->sid)
                                 return log_error_errno(-EINVAL, "pid %d: inconsistent process group", t->pid);
@@ -264,10 +317,7 @@ static int check_sessions(struct dump_ctx *ctx, Pstree *ps) {
                         return log_error_errno(-ENOTSUP, "pid %d is a zombie in process group %d whose leader exited, not supported yet",
                                                t->pid, t->pgid);
                 /* the group's leader exited: a helper will stand in for it */
-                bool have = false;
-                for (size_t k = 0; k < ps->n_helpers; k++)
-                        have |= ps->helpers[k]->pid == (uint32_t)t->pgid;
-                if (have)
+                if (find_helper(ps, t->pgid))
                         continue;
                 PstreeHelper *h = xzalloc(sizeof(*h));
                 pstree_helper__init(h);

@@ -224,6 +224,60 @@ static pid_t clone_with_pid(pid_t pid, int exit_signal) {
 
 static void child_run(struct restore_ctx *ctx, size_t idx) __attribute__((noreturn));
 
+/* The session helper that creates pid as its member, if any. */
+static const PstreeHelper *session_helper_of(const struct restore_ctx *ctx, uint32_t pid) {
+        for (size_t i = 0; i < ctx->pstree->n_helpers; i++) {
+                const PstreeHelper *h = ctx->pstree->helpers[i];
+                for (size_t k = 0; h->session && k < h->n_members; k++)
+                        if (h->members[k] == pid)
+                                return h;
+        }
+        return NULL;
+}
+
+static size_t task_index(const struct restore_ctx *ctx, uint32_t pid) {
+        for (size_t i = 0; i < ctx->ntasks; i++)
+                if (ctx->tasks[i].pe->pid == pid)
+                        return i;
+        return SIZE_MAX;
+}
+
+static pid_t clone_with_pid(pid_t pid, int exit_signal);
+
+/* Stand in for an exited session leader: setsid(), fork the members, leave.
+ * Returns in the caller (after reaping the helper); never in the helper. */
+static int run_session_helper(struct restore_ctx *ctx, const PstreeHelper *h) {
+        pid_t k = clone_with_pid(h->pid, SIGCHLD);
+        if (k < 0)
+                return log_error_errno(-errno, "cannot create helper pid %d for a session%s: %m", h->pid,
+                                       errno == EEXIST ? " (the pid is taken)" : "");
+        if (k == 0) {
+                if (setsid() < 0)
+                        _exit(1);
+                for (size_t m = 0; m < h->n_members; m++) {
+                        size_t idx = task_index(ctx, h->members[m]);
+                        if (idx == SIZE_MAX)
+                                _exit(1);
+                        struct restore_task *c = &ctx->tasks[idx];
+                        pid_t x = clone_with_pid(c->pe->pid, c->core ? c->core->exit_signal : SIGCHLD);
+                        if (x < 0) {
+                                log_error_errno(-errno, "cannot create pid %d: %m", c->pe->pid);
+                                child_report(ctx, -errno);
+                                _exit(1);
+                        }
+                        if (x == 0)
+                                child_run(ctx, idx);
+                }
+                _exit(0);
+        }
+        int st;
+        while (waitpid(k, &st, __WALL) < 0 && errno == EINTR)
+                ;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                return log_error_errno(-ECHILD, "the session helper %d failed", h->pid);
+        return 0;
+}
+
 /* A new thread with the given tid that just waits in pause() (with the
  * inherited all-blocked mask) until cryo seizes it and gives it its own
  * registers. Written in asm: it must not touch the stack or TLS. */
@@ -298,7 +352,7 @@ static int child_setup(struct restore_ctx *ctx, size_t idx) {
         }
         for (size_t i = idx + 1; i < ctx->ntasks; i++) {
                 struct restore_task *c = &ctx->tasks[i];
-                if (c->pe->ppid != (uint32_t)pid)
+                if (c->pe->ppid != (uint32_t)pid || session_helper_of(ctx, c->pe->pid))
                         continue;
                 pid_t k = clone_with_pid(c->pe->pid, c->core ? c->core->exit_signal : SIGCHLD);
                 if (k < 0)
@@ -309,7 +363,22 @@ static int child_setup(struct restore_ctx *ctx, size_t idx) {
         }
         for (size_t i = 0; i < ctx->pstree->n_helpers; i++) {
                 PstreeHelper *h = ctx->pstree->helpers[i];
-                if (h->parent != (uint32_t)pid)
+                if (h->parent != (uint32_t)pid || !h->session)
+                        continue;
+                /* members reparent to us when the helper leaves: be their subreaper now */
+                prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+                r = run_session_helper(ctx, h);
+                if (r < 0)
+                        return r;
+                sigset_t chld;
+                sigemptyset(&chld);
+                sigaddset(&chld, SIGCHLD);
+                struct timespec zero = { 0, 0 };
+                sigtimedwait(&chld, NULL, &zero); /* its SIGCHLD was never the target's */
+        }
+        for (size_t i = 0; i < ctx->pstree->n_helpers; i++) {
+                PstreeHelper *h = ctx->pstree->helpers[i];
+                if (h->parent != (uint32_t)pid || h->session)
                         continue;
                 pid_t k = clone_with_pid(h->pid, SIGCHLD);
                 if (k < 0)
@@ -357,7 +426,10 @@ static void child_run(struct restore_ctx *ctx, size_t idx) {
 
 static int wait_ready(struct restore_ctx *ctx) {
         size_t got = 0;
-        while (got < ctx->ntasks + ctx->pstree->n_helpers) {
+        size_t want = ctx->ntasks;
+        for (size_t i = 0; i < ctx->pstree->n_helpers; i++)
+                want += !ctx->pstree->helpers[i]->session;
+        while (got < want) {
                 struct pollfd p = { .fd = ctx->ready_pipe[0], .events = POLLIN };
                 int n = poll(&p, 1, 30000);
                 if (n < 0 && errno == EINTR)
@@ -464,8 +536,12 @@ static int restore_groups(struct restore_ctx *ctx) {
         int64_t x;
         int r;
 
+        if (session_helper_of(ctx, ctx->tasks[0].pe->pid))
+                root_pgid_outside = 0; /* its session (and group) were recreated, not inherited from cryo */
         for (size_t i = 0; i < ctx->pstree->n_helpers; i++) {
                 PstreeHelper *h = ctx->pstree->helpers[i];
+                if (h->session)
+                        continue;
                 r = infect_seize(h->pid, true);
                 if (r >= 0)
                         r = infect_prepare(&hinf, h->pid);
@@ -528,6 +604,8 @@ static int restore_groups(struct restore_ctx *ctx) {
         for (size_t i = 0; i < ctx->pstree->n_helpers; i++) {
                 PstreeHelper *h = ctx->pstree->helpers[i];
                 int st;
+                if (h->session)
+                        continue;
                 kill(h->pid, SIGKILL);
                 while (waitpid(h->pid, &st, __WALL) < 0 && errno == EINTR)
                         ;
@@ -747,14 +825,24 @@ int cryo_restore(const struct restore_opts *opts) {
 
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         fflush(NULL);
-        root = clone_with_pid(ctx.tasks[0].pe->pid, ctx.tasks[0].core->exit_signal ?: SIGCHLD);
-        if (root < 0) {
-                r = log_error_errno(-errno, "cannot create pid %d%s: %m", ctx.tasks[0].pe->pid,
-                                    errno == EEXIST ? " (the pid is taken)" : "");
-                goto fail;
+        const PstreeHelper *rh = session_helper_of(&ctx, ctx.tasks[0].pe->pid);
+        if (rh) {
+                /* the root's session leader exited: a helper recreates the session,
+                 * and the root is inherited by cryo (a subreaper here) */
+                r = run_session_helper(&ctx, rh);
+                if (r < 0)
+                        goto fail;
+                root = ctx.tasks[0].pe->pid;
+        } else {
+                root = clone_with_pid(ctx.tasks[0].pe->pid, ctx.tasks[0].core->exit_signal ?: SIGCHLD);
+                if (root < 0) {
+                        r = log_error_errno(-errno, "cannot create pid %d%s: %m", ctx.tasks[0].pe->pid,
+                                            errno == EEXIST ? " (the pid is taken)" : "");
+                        goto fail;
+                }
+                if (root == 0)
+                        child_run(&ctx, 0);
         }
-        if (root == 0)
-                child_run(&ctx, 0);
         ctx.tasks[0].created = true;
         r = wait_ready(&ctx);
         if (r < 0)
