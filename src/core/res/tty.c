@@ -641,6 +641,12 @@ static int dump_pair(struct dump_ctx *ctx, FileEntry *fe) {
                 r = log_error_errno(r, "%s: cannot open its slave: %m", w);
                 goto out;
         }
+        /* bytes are written back both ways: neither side may be stopped
+         * (^S, tcflow(TCOOFF)), nor its buffer full */
+        if (!(poll_now(io.s, POLLOUT) & POLLOUT) || !(poll_now(io.m, POLLOUT) & POLLOUT)) {
+                r = log_error_errno(-ENOTSUP, "%s: its output is stopped (^S or tcflow) or its buffer full, not supported", w);
+                goto out;
+        }
         if (ioctl(io.s, TIOCGETD, &v) == 0 && v != N_TTY) {
                 r = log_error_errno(-ENOTSUP, "%s uses line discipline %d, not supported (only N_TTY)", w, v);
                 goto out;
@@ -847,13 +853,22 @@ static int open_job_terminal(struct restore_ctx *ctx, const FileEntry *fe, int *
         if (!ctx->opts.shell_job)
                 return log_error_errno(-ENOTSUP, "file %u is the terminal %s of a shell job: restore with --shell-job (-j)",
                                        fe->id, te->path);
+        restore_holder(ctx, fe->id, &pid, &hfd);
         if (te->type == TTY_DEV_TTY)
                 snprintf(path, sizeof(path), "/dev/tty");
-        else if (job_terminal_path(path, sizeof(path)) < 0)
-                return log_error_errno(-ENOTTY, "restoring a shell job needs a terminal: cryo has no controlling terminal and no terminal on stdin, stdout or stderr");
+        else if (job_terminal_path(path, sizeof(path)) < 0) {
+                if (pid)
+                        return log_error_errno(-ENOTTY, "pid %d: fd %d: restoring a shell job needs a terminal: cryo has no controlling terminal and no terminal on stdin, stdout or stderr",
+                                               pid, hfd);
+                snprintf(path, sizeof(path), "/dev/tty");
+        }
         _cleanup_close_ int fd = open(path, flags);
+        if (fd < 0 && !pid) {
+                /* no fd: the entry only says the job was in the foreground */
+                log_warn("cannot open the terminal %s (%m): the restored job is not put in the foreground", path);
+                fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        }
         if (fd < 0) {
-                restore_holder(ctx, fe->id, &pid, &hfd);
                 return log_error_errno(-errno, "pid %d: fd %d: cannot open the terminal %s for %s: %m", pid, hfd, path,
                                        te->path);
         }
