@@ -12,6 +12,9 @@
  *   D: a pty P never unlocked (its slave never opened).
  *   E: a pty whose slave was opened, written to and closed: the master
  *      reads the bytes, then sees the hangup.
+ * A pty opened first stays only in C (P closes it): P's fds name the ptys
+ * out of order (B's number is higher than A's, the lowest is C's), so
+ * restore has to hold numbers for later pairs.
  * After restore every pty has its number, termios, window size, modes and
  * queues; through A, G reads the lines as they were typed, completes the
  * unfinished one, echoes and answers, switches to raw mode and back, and a
@@ -268,6 +271,10 @@ int main(int argc, char **argv) {
         zdtm_init(argc, argv);
         signal(SIGPIPE, SIG_IGN);
 
+        /* kept only by C: restore meets the numbers out of order */
+        int gap = posix_openpt(O_RDWR | O_NOCTTY);
+        zdtm_check(gap >= 0, "pty: %m");
+
         /* A */
         int ma = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
         zdtm_check(ma >= 0 && grantpt(ma) == 0 && unlockpt(ma) == 0, "pty A: %m");
@@ -301,6 +308,7 @@ int main(int argc, char **argv) {
         wait_inq(ma, 12 + 7 + 3 + 4, "A master after typing");
 
         /* B */
+        close(gap);
         int mb = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
         zdtm_check(mb >= 0 && grantpt(mb) == 0 && unlockpt(mb) == 0, "pty B: %m");
         snprintf(name_b, sizeof(name_b), "%s", ptsname(mb));

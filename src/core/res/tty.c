@@ -946,19 +946,20 @@ static int tty_restore_prepare(struct restore_ctx *ctx) {
                 if (!te || te->type != TTY_PTM)
                         continue;
                 restore_holder(ctx, fe->id, &pid, &hfd);
-                snprintf(path, sizeof(path), "/dev/pts/%u", te->index);
-                if (stat(path, &st) == 0) {
-                        r = log_error_errno(-EEXIST, "pid %d: fd %d: pty %u is in use (%s exists); cannot restore its pty pair",
-                                            pid, hfd, te->index, path);
-                        break;
-                }
-                /* the kernel hands out the lowest free number: take them until ours */
+                /* the kernel hands out the lowest free number: take them until
+                 * ours, holding the others (an earlier pair may have taken ours) */
                 for (size_t k = 0; k < nextra && m < 0; k++) {
                         int n = -1;
                         if (extra[k] >= 0 && ioctl(extra[k], TIOCGPTN, &n) == 0 && n == (int)te->index) {
                                 m = extra[k];
                                 extra[k] = -1;
                         }
+                }
+                snprintf(path, sizeof(path), "/dev/pts/%u", te->index);
+                if (m < 0 && stat(path, &st) == 0) {
+                        r = log_error_errno(-EEXIST, "pid %d: fd %d: pty %u is in use (%s exists); cannot restore its pty pair",
+                                            pid, hfd, te->index, path);
+                        break;
                 }
                 while (m < 0) {
                         int fd = open(te->path, (fe->flags & O_ACCMODE) | O_NOCTTY | O_CLOEXEC), n = -1;
