@@ -17,7 +17,7 @@ static void check_usage(FILE *f) {
                 "Usage: cryo check [--json] [--feature NAME]...\n"
                 "\n"
                 "Probe, for real, the kernel features cryo uses (each probe performs the\n"
-                "operation on a child process) and report what is missing and what that\n"
+                "operation, most on a child process) and report what is missing and what that\n"
                 "disables. Exit status 0 when everything needed for dump and restore is\n"
                 "present, 1 otherwise; with --feature, 0 when all the named features work.\n"
                 "\n"
