@@ -478,7 +478,7 @@ static int tty_dump(struct dump_ctx *ctx, const struct fd_dump_info *fi, FileEnt
                         return log_error_errno(-ENOTSUP, "pid %d: fd %d is a pty master opened as %s, not supported (only /dev/ptmx)",
                                                fi->pid, fi->fd, fi->link);
                 te->index = n;
-                te->real_rdev = makedev(136 + n / 256, n % 256);
+                te->real_rdev = makedev(136, n); /* devpts: major 136, minor N */
                 return 0;
         }
         if (pts_index(fi->st.st_rdev) >= 0) {
