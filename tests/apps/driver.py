@@ -78,6 +78,8 @@ class App:
         self.n_ckpt = 0
         self.image = None  # the tree of the last checkpoint (cryo inspect --json)
         self.env = clean_env()
+        self.dump_extra = []
+        self.holders0 = set(lock_holders())
         self.driver = sys.modules[__name__]
 
     # ---- messages and time
@@ -237,7 +239,7 @@ class App:
             if pid is not None:
                 self.check_alive(pid)
             if time.monotonic() > deadline:
-                self.fail("%s: not after %.0fs" % (what, timeout))
+                self.fail("%s: not after %.0fs" % (what() if callable(what) else what, timeout))
             time.sleep(0.02)
 
     def wait_exit(self, pid, timeout, what):
@@ -370,6 +372,7 @@ class App:
             self.fail("the checkpoint's tree %s does not hold the root %d" % (pids, root))
         self.image = image
         self.img = img
+        self.dump_extra = list(extra)
         return image
 
     def restore(self, root, exact_tree=True, exact_threads=True):
@@ -384,8 +387,9 @@ class App:
         self.step("restore %d" % self.n_ckpt)
         mark = self.rp.REAPER.mark()
         self.roots[root] = mark
-        res = self.ctx.cryo(["restore", "-D", self.img, "-d", "--pidfile", pidfile], tag, timeout=self.t(150),
-                            verbose=False)
+        extra = [o for o in self.dump_extra if o == "--tcp-established"]  # needed at both ends
+        res = self.ctx.cryo(["restore", "-D", self.img, "-d", "--pidfile", pidfile] + extra, tag,
+                            timeout=self.t(150), verbose=False)
         if res.rc != 0:
             errl = [l for l in res.err.split("\n") if l.strip()]
             self.fail("cryo restore failed (%s): %s" % (self.rp.status_str(res.status),
@@ -455,6 +459,11 @@ class App:
         (pids are checked to still be in such a session right before the kill:
         pid_max is small here and pids come round again)."""
         self.stop_background(check=False)
+        # a dump with --tcp-established forks a holder ("cryo-tcp-lock") that keeps the
+        # connections locked until restore; it ends up our child: end those of this test
+        for p in set(lock_holders()) - self.holders0:
+            self.rp.kill_pid(p, signal.SIGKILL)
+            self.ctx.note("killed the lock holder %d a dump left" % p)
         for _ in range(5):
             pids = self.session_members()
             if not pids:
@@ -542,6 +551,57 @@ def selfcheck(app, argv, wd, busy=2.0, exact_threads=True, named_threads=None, t
         app.fail("the program's own check: %s: %s; output: %s" %
                  (app.rp.status_str(st), res, app.rp.tail(app.rp.read_text(app.out), 6).replace("\n", " | ")))
     app.note(res)
+
+
+def lock_holders():
+    """Pids of cryo's TCP lock holders that are children of this runner."""
+    me = os.getpid()
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        rest = st[st.rindex(")") + 2:].split()
+        if comm == "cryo-tcp-lock" and int(rest[1]) == me and rest[0] not in "ZX":
+            out.append(int(d))
+    return out
+
+
+def listen_backlog(port):
+    """Connections waiting in the accept queue of the listener on 127.0.0.1:port (None: no listener)."""
+    want = "0100007F:%04X" % port
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                p = line.split()
+                if p[1] == want and p[3] == "0A":
+                    return int(p[4].split(":")[1], 16)
+    except (OSError, StopIteration, IndexError, ValueError):
+        pass
+    return None
+
+
+def server_conns(port):
+    """TCP connections on 127.0.0.1:port held open by some process (server side:
+    not the listener, not TIME_WAIT or orphans, whose inode is 0)."""
+    want = "0100007F:%04X" % port
+    n = 0
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                p = line.split()
+                if p[1] == want and p[3] != "0A" and p[9] != "0":
+                    n += 1
+    except (OSError, StopIteration, IndexError):
+        pass
+    return n
 
 
 def short(lst, n=10):
