@@ -135,7 +135,7 @@ class SlowClient:
     def __init__(self, port, kind):
         self.kind = kind
         self.s = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.got = b""
+        self.got = bytearray()  # (bytes += would copy it all on every read)
         self.took = 0.0
         name = "huge.bin" if kind == "download" else "index.html"
         req = "GET /%s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" % name
