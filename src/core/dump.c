@@ -46,6 +46,8 @@ static int seize_tree(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
         int r;
 
         r = proc_read_stat(pid, 0, &ps);
+        if (r == -ENOENT && ppid)
+                return 0; /* a child that exited and was reaped meanwhile */
         if (r == -ENOENT)
                 return log_error_errno(-ESRCH, "no process with pid %d", pid);
         if (r < 0)
@@ -75,6 +77,12 @@ static int seize_tree(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
         t->sid = ps.session;
         t->stopped = ps.state == 'T';
         r = infect_seize(pid, false);
+        if (r < 0 && ppid && (r == -ESRCH || r == -EPERM) && (proc_read_stat(pid, 0, &ps) < 0 || ps.state == 'Z')) {
+                /* it exited between the listing and the seize (its parent is
+                 * stopped, so it stays a zombie -- or it is already gone) */
+                ctx->ntasks--;
+                return seize_tree(ctx, pid, ppid);
+        }
         if (r < 0) {
                 if (r == -EPERM) {
                         struct proc_status st;
@@ -388,6 +396,8 @@ static int dump_task_state(struct dump_ctx *ctx, struct dump_task *t) {
                         return r;
                 th->prepared = true;
                 th->inf.scratch = t->inf.scratch; /* one address space: the leader's scratch serves all */
+                th->inf.scratch_size = 0;          /* (only the leader unmaps it) */
+                th->inf.batch_code = t->inf.batch_code;
         }
         t->core->n_threads = 1 + t->nth;
         t->core->threads = xzalloc(t->core->n_threads * sizeof(ThreadCore *));

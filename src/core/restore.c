@@ -412,7 +412,10 @@ static int child_setup(struct restore_ctx *ctx, size_t idx) {
 }
 
 static void child_run(struct restore_ctx *ctx, size_t idx) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        /* die with the restore -- except a session helper's members, whose
+         * creator leaves on purpose (the subreaper inherits them) */
+        if (!session_helper_of(ctx, ctx->tasks[idx].pe->pid))
+                prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         int r = child_setup(ctx, idx);
         child_report(ctx, r < 0 ? r : 0);
         if (r < 0)
@@ -429,11 +432,26 @@ static int wait_ready(struct restore_ctx *ctx) {
         size_t want = ctx->ntasks;
         for (size_t i = 0; i < ctx->pstree->n_helpers; i++)
                 want += !ctx->pstree->helpers[i]->session;
+        int waited = 0;
         while (got < want) {
                 struct pollfd p = { .fd = ctx->ready_pipe[0], .events = POLLIN };
-                int n = poll(&p, 1, 30000);
+                int n = poll(&p, 1, 500);
                 if (n < 0 && errno == EINTR)
                         continue;
+                if (n == 0) {
+                        /* a process that died before reporting never will */
+                        for (size_t i = 0; i < ctx->ntasks; i++) {
+                                struct proc_stat ps;
+                                if (ctx->tasks[i].created)
+                                        continue;
+                                int r = proc_read_stat(ctx->tasks[i].pe->pid, 0, &ps);
+                                if (r == 0 && (ps.state == 'Z' || ps.state == 'X'))
+                                        return log_error_errno(-ECHILD, "restored pid %d died before it was ready (wait status %#x)",
+                                                               ctx->tasks[i].pe->pid, ps.exit_code);
+                        }
+                        if (++waited < 60)
+                                continue;
+                }
                 if (n <= 0)
                         return log_error_errno(-ETIMEDOUT, "restored processes did not get ready in time");
                 struct ready_msg m;
@@ -473,6 +491,12 @@ static void regs_from_image(const UserRegsX86 *r, arch_regs_t *g) {
 static int finish_thread(struct infect_task *inf, ThreadCore *tc) {
         /* final state: set in a PTRACE_EVENT_STOP so an interrupted syscall restarts */
         regs_from_image(tc->regs, &inf->regs);
+        /* A sleep or poll interrupted with -ERESTART_RESTARTBLOCK would resume
+         * through restart_syscall(), whose state stayed in the old kernel task:
+         * the new one would return EINTR. Restart the original call instead
+         * (its timeout starts again; a handler still makes it EINTR). */
+        if ((int64_t)inf->regs.orig_rax >= 0 && (int64_t)inf->regs.rax == -ERESTART_RESTARTBLOCK)
+                inf->regs.rax = (uint64_t)-ERESTARTNOHAND;
         inf->orig_sigmask = tc->blocked;
         int r = infect_finish(inf);
         if (r < 0)
@@ -655,6 +679,7 @@ static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
                 /* the syscall instruction moved with the vDSO; the scratch is shared */
                 t->tinf[k].syscall_ip = t->inf.syscall_ip;
                 t->tinf[k].scratch = t->inf.scratch;
+                t->tinf[k].batch_code = t->inf.batch_code;
         }
         r = task_restore_remote(ctx, t);
         if (r < 0)

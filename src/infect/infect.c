@@ -7,7 +7,9 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
+#include <sched.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "basic/kcompat.h"
 #include "basic/log.h"
@@ -218,8 +220,50 @@ int64_t infect_call(struct infect_task *t, long nr, uint64_t a0, uint64_t a1, ui
         return ret;
 }
 
+/* The batch runner: r12 = table {count, done, recs[]}; runs each record's
+ * syscall, stores its result, sets done and spins until cryo stops it. It
+ * uses no stack and only relative jumps, so it runs wherever it is copied. */
+extern const uint8_t cryo_batch_start[], cryo_batch_end[];
+__asm__(".pushsection .rodata\n"
+        ".globl cryo_batch_start\n"
+        "cryo_batch_start:\n"
+        "  mov %rdi, %r12\n"
+        "  mov (%r12), %r13\n"
+        "  lea 16(%r12), %r14\n"
+        "1:\n"
+        "  test %r13, %r13\n"
+        "  jz 2f\n"
+        "  mov (%r14), %rax\n"
+        "  mov 8(%r14), %rdi\n"
+        "  mov 16(%r14), %rsi\n"
+        "  mov 24(%r14), %rdx\n"
+        "  mov 32(%r14), %r10\n"
+        "  mov 40(%r14), %r8\n"
+        "  mov 48(%r14), %r9\n"
+        "  syscall\n"
+        "  mov %rax, 56(%r14)\n"
+        "  add $64, %r14\n"
+        "  dec %r13\n"
+        "  jmp 1b\n"
+        "2:\n"
+        "  movq $1, 8(%r12)\n"
+        "3:\n"
+        "  pause\n"
+        "  jmp 3b\n"
+        ".globl cryo_batch_end\n"
+        "cryo_batch_end:\n"
+        ".popsection\n");
+
+#define BATCH_CODE_OFF(size) ((size)-4096)
+#define BATCH_TABLE_OFF(size) ((size)-4096 - 16 - INFECT_BATCH_MAX * sizeof(struct infect_rec))
+
 int infect_scratch_map(struct infect_task *t, size_t size, uint64_t hint) {
-        int64_t a = infect_call(t, __NR_mmap, hint, size, PROT_READ | PROT_WRITE,
+        /* executable too, for the batch runner; W^X policies refuse that: then without */
+        int64_t a = infect_call(t, __NR_mmap, hint, size, PROT_READ | PROT_WRITE | PROT_EXEC,
+                                MAP_PRIVATE | MAP_ANONYMOUS | (hint ? MAP_FIXED_NOREPLACE : 0), (uint64_t)-1, 0);
+        bool exec = !(a < 0 && a > -4096);
+        if (!exec)
+                a = infect_call(t, __NR_mmap, hint, size, PROT_READ | PROT_WRITE,
                                 MAP_PRIVATE | MAP_ANONYMOUS | (hint ? MAP_FIXED_NOREPLACE : 0), (uint64_t)-1, 0);
         if (a < 0 && a > -4096)
                 return log_error_errno((int)a, "pid %d: cannot map scratch memory: %m", t->tid);
@@ -228,12 +272,95 @@ int infect_scratch_map(struct infect_task *t, size_t size, uint64_t hint) {
                                        (unsigned long long)a, (unsigned long long)hint);
         t->scratch = a;
         t->scratch_size = size;
+        t->batch_code = 0;
+        if (exec && size >= 64 * 1024) {
+                size_t len = cryo_batch_end - cryo_batch_start;
+                if (infect_write_mem(t->tid, a + BATCH_CODE_OFF(size), cryo_batch_start, len) == 0)
+                        t->batch_code = a + BATCH_CODE_OFF(size);
+        }
+        return 0;
+}
+
+static int run_batch(struct infect_task *t, struct infect_rec *recs, size_t n) {
+        /* the table sits just below the code page (threads share the leader's scratch) */
+        uint64_t table = t->batch_code - 16 - INFECT_BATCH_MAX * sizeof(struct infect_rec);
+        uint64_t hdr[2] = { n, 0 };
+        arch_regs_t regs = t->regs;
+        const uint64_t args[6] = { table, 0, 0, 0, 0, 0 };
+        int r, st;
+
+        r = infect_write_mem(t->tid, table, hdr, sizeof(hdr));
+        if (r >= 0)
+                r = infect_write_mem(t->tid, table + 16, recs, n * sizeof(*recs));
+        if (r < 0)
+                return r;
+        arch_regs_for_syscall(&regs, t->batch_code, 0, args);
+        r = arch_set_regs(t->tid, &regs);
+        if (r < 0)
+                return r;
+        if (ptrace(PTRACE_CONT, t->tid, NULL, NULL) < 0)
+                return -errno;
+        t->parked = false;
+        /* wait for the done flag (the calls are short and never block) */
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (unsigned spin = 0;; spin++) {
+                uint64_t done = 0;
+                r = infect_read_mem(t->tid, table + 8, &done, sizeof(done));
+                if (r < 0)
+                        return r;
+                if (done)
+                        break;
+                if (spin > 64)
+                        sched_yield();
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (now.tv_sec - start.tv_sec > 10)
+                        return log_error_errno(-ETIMEDOUT, "pid %d: batch of %zu syscalls did not finish", t->tid, n);
+        }
+        if (ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL) < 0)
+                return -errno;
+        for (;;) {
+                r = infect_wait(t->tid, &st);
+                if (r < 0)
+                        return r;
+                if (WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP)
+                        break;
+                if (WIFSTOPPED(st))
+                        return log_error_errno(-EFAULT, "pid %d: unexpected stop %#x after a batch", t->tid, st);
+        }
+        t->parked = true;
+        r = infect_read_mem(t->tid, table + 16, recs, n * sizeof(*recs));
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                log_debug("pid %d: batched syscall %llu = %lld", t->tid, (unsigned long long)recs[i].nr,
+                          (long long)recs[i].ret);
+        return 0;
+}
+
+int infect_batch(struct infect_task *t, struct infect_rec *recs, size_t n) {
+        int r;
+        if (!t->batch_code || !t->scratch) {
+                for (size_t i = 0; i < n; i++) {
+                        r = infect_syscall(t, recs[i].nr, &recs[i].ret, recs[i].a[0], recs[i].a[1], recs[i].a[2],
+                                           recs[i].a[3], recs[i].a[4], recs[i].a[5]);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+        }
+        for (size_t off = 0; off < n; off += INFECT_BATCH_MAX) {
+                r = run_batch(t, recs + off, MIN(n - off, (size_t)INFECT_BATCH_MAX));
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
 int infect_scratch_unmap(struct infect_task *t) {
         if (!t->scratch)
                 return 0;
+        t->batch_code = 0;
         int64_t r = infect_call(t, __NR_munmap, t->scratch, t->scratch_size, 0, 0, 0, 0);
         if (r < 0)
                 return log_error_errno((int)r, "pid %d: cannot unmap scratch memory: %m", t->tid);

@@ -25,7 +25,17 @@ struct infect_task {
         uint64_t scratch;         /* remote scratch mapping, 0 if none */
         size_t scratch_size;
         bool parked;              /* in a PTRACE_EVENT_STOP (vs syscall-exit-stop) */
+        uint64_t batch_code;      /* the batch runner inside the scratch area, 0 = none */
 };
+
+/* One syscall of a batch: nr and args in, ret out (raw: -errno on failure). */
+struct infect_rec {
+        uint64_t nr;
+        uint64_t a[6];
+        int64_t ret;
+};
+_Static_assert(sizeof(struct infect_rec) == 64, "the batch runner's table layout");
+#define INFECT_BATCH_MAX 448
 
 /* Seize and stop one thread; on success it is in a PTRACE_EVENT_STOP.
  * exitkill: the task dies if cryo dies (restore); a dump never sets it so
@@ -50,6 +60,15 @@ int64_t infect_call(struct infect_task *t, long nr, uint64_t a0, uint64_t a1, ui
 /* Map scratch memory (at hint if nonzero, MAP_FIXED_NOREPLACE) / unmap it. */
 int infect_scratch_map(struct infect_task *t, size_t size, uint64_t hint);
 int infect_scratch_unmap(struct infect_task *t);
+/* Run many syscalls in the task with one round trip: a small position-
+ * independent loop is copied into the (executable) scratch area and executes
+ * the table; cryo waits for its done flag and stops it again. Without an
+ * executable scratch area (W^X policies) it falls back to one syscall at a
+ * time. Syscalls that may block must not be batched. Returns <0 only if
+ * driving the task failed; each record's ret says how its call went. */
+int infect_batch(struct infect_task *t, struct infect_rec *recs, size_t n);
+#define INFECT_REC(nr_, ...) ((struct infect_rec){ .nr = (nr_), .a = { __VA_ARGS__ } })
+
 /* Put the task back in a PTRACE_EVENT_STOP so final registers can be set. */
 int infect_park(struct infect_task *t);
 /* Park, restore t->regs and the signal mask (the task continues as before when detached). */

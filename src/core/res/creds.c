@@ -79,9 +79,20 @@ int creds_restore_remote(struct restore_ctx *ctx, struct restore_task *t, struct
                 return log_error_errno(-EBADMSG, "pid %d: implausible number of groups", pid);
 
         RCALL("securebits", __NR_prctl, PR_SET_SECUREBITS, c->secbits | SECBIT_KEEP_CAPS, 0, 0, 0, 0);
-        for (int cap = 0; cap <= last; cap++)
-                if (!(c->cap_bnd & (1ULL << cap)))
-                        RCALL("the capability bounding set", __NR_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0, 0);
+        {
+                struct infect_rec recs[64];
+                size_t n = 0;
+                for (int cap = 0; cap <= last && cap < 64; cap++)
+                        if (!(c->cap_bnd & (1ULL << cap)))
+                                recs[n++] = INFECT_REC(__NR_prctl, PR_CAPBSET_DROP, cap);
+                int r = infect_batch(inf, recs, n);
+                if (r < 0)
+                        return log_error_errno(r, "pid %d: cannot restore the capability bounding set: %m", pid);
+                for (size_t i = 0; i < n; i++)
+                        if (recs[i].ret < 0)
+                                return log_error_errno((int)recs[i].ret,
+                                                       "pid %d: cannot restore the capability bounding set: %m", pid);
+        }
 
         uint32_t *g = xzalloc((c->n_groups + 1) * sizeof(uint32_t));
         for (size_t i = 0; i < c->n_groups; i++)

@@ -411,10 +411,11 @@ fail:
 }
 
 /* private memory whose anonymous pages a child can share copy-on-write */
+/* Stacks are left out: premapping one near cryo's own stack in the new
+ * process could block the growth of cryo's stack there. */
 static bool private_anon(const VmaEntry *e) {
-        return (e->kind == VMA_KIND__VMA_ANON || e->kind == VMA_KIND__VMA_HEAP || e->kind == VMA_KIND__VMA_STACK ||
-                e->kind == VMA_KIND__VMA_FILE) &&
-               !(e->flags & MAP_SHARED);
+        return (e->kind == VMA_KIND__VMA_ANON || e->kind == VMA_KIND__VMA_HEAP || e->kind == VMA_KIND__VMA_FILE) &&
+               !(e->flags & (MAP_SHARED | MAP_GROWSDOWN));
 }
 
 int mm_dump_cow(struct dump_ctx *ctx, struct dump_task *t, struct dump_task *p) {
@@ -750,6 +751,63 @@ static int move_vdso(struct restore_ctx *ctx, struct restore_task *t, const stru
         return 0;
 }
 
+/* Remote calls of the mapping step, sent in batches (infect_batch). */
+struct mbatch {
+        struct infect_task *inf;
+        pid_t pid;
+        struct infect_rec *recs;
+        size_t n, cap;
+        uint64_t name_off; /* next free byte for VMA names in the scratch area */
+};
+
+#define MBATCH_NAMES_OFF (64 * 1024)
+#define MBATCH_NAMES_END (192 * 1024)
+
+static int mbatch_flush(struct mbatch *b) {
+        int r = infect_batch(b->inf, b->recs, b->n);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot drive the restore of its memory: %m", b->pid);
+        for (size_t k = 0; k < b->n; k++) {
+                const struct infect_rec *x = &b->recs[k];
+                if (x->nr == __NR_mmap && (uint64_t)x->ret != x->a[0])
+                        return log_error_errno(x->ret < 0 && x->ret > -4096 ? (int)x->ret : -EFAULT,
+                                               "pid %d: cannot map %llx-%llx: %m", b->pid, (unsigned long long)x->a[0],
+                                               (unsigned long long)(x->a[0] + x->a[1]));
+                if (x->nr == __NR_madvise && x->ret < 0)
+                        return log_error_errno((int)x->ret, "pid %d: madvise(%llu) on %llx: %m", b->pid,
+                                               (unsigned long long)x->a[2], (unsigned long long)x->a[0]);
+        }
+        b->n = 0;
+        b->name_off = 0;
+        return 0;
+}
+
+static int mbatch_add(struct mbatch *b, struct infect_rec rec) {
+        if (b->n == INFECT_BATCH_MAX) {
+                int r = mbatch_flush(b);
+                if (r < 0)
+                        return r;
+        }
+        *ARRAY_PUSH(b->recs, b->n, b->cap) = rec;
+        return 0;
+}
+
+/* PR_SET_VMA_ANON_NAME with the name placed in the scratch area */
+static int mbatch_name(struct mbatch *b, const VmaEntry *e) {
+        size_t l = strlen(e->anon_name) + 1;
+        if (MBATCH_NAMES_OFF + b->name_off + l > MBATCH_NAMES_END) {
+                int r = mbatch_flush(b);
+                if (r < 0)
+                        return r;
+        }
+        uint64_t addr = b->inf->scratch + MBATCH_NAMES_OFF + b->name_off;
+        int r = infect_write_mem(b->pid, addr, e->anon_name, l);
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot write scratch memory: %m", b->pid);
+        b->name_off += ALIGN_UP(l, 8);
+        return mbatch_add(b, INFECT_REC(__NR_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, e->start, e->end - e->start, addr));
+}
+
 static int open_flags_prot(const VmaEntry *e, int *prot) {
         *prot = e->prot;
         return 0;
@@ -776,20 +834,28 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
         if (r < 0)
                 goto out;
 
-        /* 1. drop cryo's own mappings (all but the kernel's special ones and the scratch) */
-        for (size_t k = 0; k < cur.n; k++) {
-                const struct proc_vma *c = &cur.v[k];
-                if (c->name && (name_is(c->name, "[vdso]") || strncmp(c->name, "[vvar", 5) == 0 ||
-                                name_is(c->name, "[vsyscall]")))
-                        continue;
-                if (t->premapped && covered_by_kept(mm, t->premapped, c->start, c->end))
-                        continue; /* set up before the fork, already in place */
-                int64_t x = infect_call(inf, __NR_munmap, c->start, c->end - c->start, 0, 0, 0, 0);
-                if (x < 0) {
-                        r = log_error_errno((int)x, "pid %d: cannot unmap %llx-%llx: %m", pid,
-                                            (unsigned long long)c->start, (unsigned long long)c->end);
-                        goto out;
+        /* 1. drop cryo's own mappings (all but the kernel's special ones and the scratch), in one batch */
+        {
+                struct infect_rec *recs = xzalloc((cur.n + 1) * sizeof(*recs));
+                size_t n = 0;
+                for (size_t k = 0; k < cur.n; k++) {
+                        const struct proc_vma *c = &cur.v[k];
+                        if (c->name && (name_is(c->name, "[vdso]") || strncmp(c->name, "[vvar", 5) == 0 ||
+                                        name_is(c->name, "[vsyscall]")))
+                                continue;
+                        if (t->premapped && covered_by_kept(mm, t->premapped, c->start, c->end))
+                                continue; /* set up before the fork, already in place */
+                        recs[n++] = INFECT_REC(__NR_munmap, c->start, c->end - c->start);
                 }
+                r = infect_batch(inf, recs, n);
+                for (size_t k = 0; r >= 0 && k < n; k++)
+                        if (recs[k].ret < 0)
+                                r = log_error_errno((int)recs[k].ret, "pid %d: cannot unmap %llx-%llx: %m", pid,
+                                                    (unsigned long long)recs[k].a[0],
+                                                    (unsigned long long)(recs[k].a[0] + recs[k].a[1]));
+                free(recs);
+                if (r < 0)
+                        goto out;
         }
         /* 2. the vDSO */
         r = move_vdso(ctx, t, &cur);
@@ -800,20 +866,23 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                 kept[i] = t->premapped && t->premapped[i];
         proc_vmas_done(&cur);
 
-        /* 3. every mapping, writable for now where pages go in */
+        /* 3. every mapping, writable for now where pages go in. Plain mmaps,
+         * their madvise states and names go out in batches; the few mappings
+         * that need a result first (SysV attach, a shared object opened
+         * through map_files) flush the batch and go one by one. */
         bool *added_write = xzalloc((mm->n_vmas + 1) * sizeof(bool));
+        struct mbatch mb = { .inf = inf, .pid = pid };
         for (size_t i = 0; i < mm->n_vmas; i++) {
                 VmaEntry *e = mm->vmas[i];
                 int prot, fd = -1;
                 if (is_special(e->kind))
                         continue;
                 if (e->kind == VMA_KIND__VMA_SYSVSHM) { /* shmat, not mmap: ipc.c */
-                        r = ipc_shm_attach_remote(ctx, t, i);
-                        if (r < 0) {
-                                free(added_write);
-                                free(kept);
-                                return r;
-                        }
+                        r = mbatch_flush(&mb);
+                        if (r >= 0)
+                                r = ipc_shm_attach_remote(ctx, t, i);
+                        if (r < 0)
+                                goto fail3;
                         continue;
                 }
                 if (kept[i]) {
@@ -833,24 +902,27 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                         const struct restore_shmem *sh = restore_ctx_shmem(ctx, e->ino);
                         if (sh) {
                                 char mf[96];
+                                r = mbatch_flush(&mb);
+                                if (r < 0)
+                                        goto fail3;
                                 snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", sh->pid,
                                          (unsigned long long)sh->start, (unsigned long long)sh->end);
                                 if (infect_write_mem(pid, inf->scratch, mf, strlen(mf) + 1) < 0) {
-                                        free(added_write);
-                                        return log_error_errno(-EFAULT, "pid %d: cannot write scratch memory", pid);
+                                        r = log_error_errno(-EFAULT, "pid %d: cannot write scratch memory", pid);
+                                        goto fail3;
                                 }
                                 int64_t o = infect_call(inf, __NR_open, inf->scratch, O_RDWR, 0, 0, 0, 0);
                                 if (o < 0) {
-                                        free(added_write);
-                                        return log_error_errno((int)o, "pid %d: cannot open the shared mapping %s: %m", pid, mf);
+                                        r = log_error_errno((int)o, "pid %d: cannot open the shared mapping %s: %m", pid, mf);
+                                        goto fail3;
                                 }
                                 obj_fd = o;
                                 fd = o;
                                 flags &= ~MAP_ANONYMOUS;
                         } else if (e->pgoff != 0) {
-                                free(added_write);
-                                return log_error_errno(-ENOTSUP, "pid %d: shared anonymous mapping %llx starts %llu bytes into its object; partially unmapped shared memory is not supported yet",
-                                                       pid, (unsigned long long)e->start, (unsigned long long)e->pgoff);
+                                r = log_error_errno(-ENOTSUP, "pid %d: shared anonymous mapping %llx starts %llu bytes into its object; partially unmapped shared memory is not supported yet",
+                                                    pid, (unsigned long long)e->start, (unsigned long long)e->pgoff);
+                                goto fail3;
                         } else
                                 restore_ctx_add_shmem(ctx, e->ino, pid, e->start, e->end);
                 }
@@ -861,41 +933,36 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                         if (added_write[i] && (e->flags & MAP_SHARED))
                                 added_write[i] = false, prot &= ~PROT_WRITE;
                 }
-                int64_t a = infect_call(inf, __NR_mmap, e->start, e->end - e->start, prot, flags, (uint64_t)(int64_t)fd,
-                                        e->kind == VMA_KIND__VMA_FILE || obj_fd >= 0 ? e->pgoff : 0);
-                if (obj_fd >= 0)
+                r = mbatch_add(&mb, INFECT_REC(__NR_mmap, e->start, e->end - e->start, prot, flags,
+                                               (uint64_t)(int64_t)fd,
+                                               e->kind == VMA_KIND__VMA_FILE || obj_fd >= 0 ? e->pgoff : 0));
+                if (r < 0)
+                        goto fail3;
+                if (obj_fd >= 0) {
+                        r = mbatch_flush(&mb); /* the fd must outlive the mmap */
                         infect_call(inf, __NR_close, obj_fd, 0, 0, 0, 0, 0);
-                if (a < 0 && a > -4096) {
-                        r = log_error_errno((int)a, "pid %d: cannot map %llx-%llx %s: %m", pid,
-                                            (unsigned long long)e->start, (unsigned long long)e->end,
-                                            e->name ? e->name : "(anonymous)");
-                        free(added_write);
-                        return r;
-                }
-                if ((uint64_t)a != e->start) {
-                        free(added_write);
-                        return log_error_errno(-EFAULT, "pid %d: mapping %llx landed at %llx", pid,
-                                               (unsigned long long)e->start, (unsigned long long)a);
+                        if (r < 0)
+                                goto fail3;
                 }
         madv:
                 /* madvise states; HUGEPAGE before the pages arrive so they come as huge pages */
                 for (size_t k = 0; k < ARRAY_SIZE(madv_flags); k++)
                         if (e->madv & (1ULL << madv_flags[k].advice)) {
-                                int64_t x = infect_call(inf, __NR_madvise, e->start, e->end - e->start,
-                                                        madv_flags[k].advice, 0, 0, 0);
-                                if (x < 0) {
-                                        free(added_write);
-                                        return log_error_errno((int)x, "pid %d: madvise(%d) on %llx: %m", pid,
-                                                               madv_flags[k].advice, (unsigned long long)e->start);
-                                }
+                                r = mbatch_add(&mb, INFECT_REC(__NR_madvise, e->start, e->end - e->start,
+                                                               madv_flags[k].advice));
+                                if (r < 0)
+                                        goto fail3;
                         }
-                if (e->anon_name && e->anon_name[0]) {
-                        size_t l = strlen(e->anon_name) + 1;
-                        if (l < 256 && infect_write_mem(pid, inf->scratch, e->anon_name, l) == 0)
-                                infect_call(inf, __NR_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, e->start,
-                                            e->end - e->start, inf->scratch, 0);
+                if (e->anon_name && e->anon_name[0] && strlen(e->anon_name) < 256) {
+                        r = mbatch_name(&mb, e);
+                        if (r < 0)
+                                goto fail3;
                 }
         }
+        r = mbatch_flush(&mb);
+        if (r < 0)
+                goto fail3;
+        free(mb.recs);
 
         /* 4. pages: populate big runs in the kernel, then preadv straight into place */
         {
@@ -979,19 +1046,27 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                 free(iov);
         }
 
-        /* 5. final protections and locks */
-        for (size_t i = 0; i < mm->n_vmas; i++) {
-                VmaEntry *e = mm->vmas[i];
-                if (added_write[i]) {
-                        int64_t x = infect_call(inf, __NR_mprotect, e->start, e->end - e->start, e->prot, 0, 0, 0);
-                        if (x < 0) {
-                                free(added_write);
-                                return log_error_errno((int)x, "pid %d: mprotect %llx: %m", pid,
-                                                       (unsigned long long)e->start);
-                        }
+        /* 5. final protections and locks, in one batch */
+        {
+                struct infect_rec *recs = xzalloc((2 * mm->n_vmas + 1) * sizeof(*recs));
+                size_t n = 0;
+                for (size_t i = 0; i < mm->n_vmas; i++) {
+                        VmaEntry *e = mm->vmas[i];
+                        if (added_write[i])
+                                recs[n++] = INFECT_REC(__NR_mprotect, e->start, e->end - e->start, e->prot);
+                        if (e->locked)
+                                recs[n++] = INFECT_REC(__NR_mlock, e->start, e->end - e->start);
                 }
-                if (e->locked)
-                        infect_call(inf, __NR_mlock, e->start, e->end - e->start, 0, 0, 0, 0);
+                r = infect_batch(inf, recs, n);
+                for (size_t k = 0; r >= 0 && k < n; k++)
+                        if (recs[k].ret < 0 && recs[k].nr == __NR_mprotect)
+                                r = log_error_errno((int)recs[k].ret, "pid %d: mprotect %llx: %m", pid,
+                                                    (unsigned long long)recs[k].a[0]);
+                free(recs);
+                if (r < 0) {
+                        free(added_write);
+                        return r;
+                }
         }
         free(added_write);
         free(kept);
@@ -1022,6 +1097,11 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                       sizeof(m), 0, 0);
         }
         return 0;
+fail3:
+        free(mb.recs);
+        free(added_write);
+        free(kept);
+        return r;
 out:
         proc_vmas_done(&cur);
         return r;

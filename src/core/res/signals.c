@@ -120,11 +120,16 @@ int signals_dump(struct dump_ctx *ctx, struct dump_task *t) {
         struct k_sigaction ka[64];
         int64_t r;
 
-        for (int sig = 1; sig <= 64; sig++) {
-                r = infect_call(inf, __NR_rt_sigaction, sig, 0, inf->scratch + (sig - 1) * sizeof(ka[0]), 8, 0, 0);
-                if (r < 0)
-                        return log_error_errno((int)r, "pid %d: cannot read the action of signal %d: %m", t->pid, sig);
-        }
+        struct infect_rec recs[64];
+        for (int sig = 1; sig <= 64; sig++)
+                recs[sig - 1] = INFECT_REC(__NR_rt_sigaction, sig, 0, inf->scratch + (sig - 1) * sizeof(ka[0]), 8);
+        r = infect_batch(inf, recs, 64);
+        if (r < 0)
+                return log_error_errno((int)r, "pid %d: cannot read its signal actions: %m", t->pid);
+        for (int sig = 1; sig <= 64; sig++)
+                if (recs[sig - 1].ret < 0)
+                        return log_error_errno((int)recs[sig - 1].ret, "pid %d: cannot read the action of signal %d: %m",
+                                               t->pid, sig);
         r = infect_read_mem(t->pid, inf->scratch, ka, sizeof(ka));
         if (r < 0)
                 return log_error_errno((int)r, "pid %d: cannot read sigactions: %m", t->pid);
