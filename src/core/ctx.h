@@ -139,6 +139,7 @@ struct restore_ctx {
         struct restore_shmem *shmem;
         size_t nshmem, cshmem;
         bool in_child;              /* running as the restored process (files that need it exist) */
+        uint64_t own_syscall_ip;    /* a syscall insn in cryo's vDSO: the same in every process it forks */
         struct ipc_restore *ipc;    /* ipc.c: objects created by this restore */
 };
 

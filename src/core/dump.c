@@ -391,7 +391,7 @@ static int dump_task_state(struct dump_ctx *ctx, struct dump_task *t) {
 
         for (size_t k = 0; k < t->nth; k++) {
                 struct dump_thread *th = &t->th[k];
-                r = infect_prepare(&th->inf, th->tid);
+                r = infect_prepare_ip(&th->inf, th->tid, t->inf.syscall_ip);
                 if (r < 0)
                         return r;
                 th->prepared = true;

@@ -523,12 +523,12 @@ static int seize_task(struct restore_ctx *ctx, struct restore_task *t) {
                         return log_error_errno(r, "cannot seize restored thread %d: %m", tid);
                 t->tseized[k] = true;
         }
-        r = infect_prepare(&t->inf, pid);
+        r = infect_prepare_ip(&t->inf, pid, ctx->own_syscall_ip); /* forked from cryo: same vDSO */
         if (r < 0)
                 return r;
         t->prepared = true;
         for (size_t k = 1; k < nth; k++) {
-                r = infect_prepare(&t->tinf[k], t->core->threads[k]->tid);
+                r = infect_prepare_ip(&t->tinf[k], t->core->threads[k]->tid, t->inf.syscall_ip);
                 if (r < 0)
                         return r;
         }
@@ -848,6 +848,7 @@ int cryo_restore(const struct restore_opts *opts) {
                 ctx.ready_pipe[k] = r;
         }
 
+        infect_own_syscall_ip(&ctx.own_syscall_ip); /* 0 if none: each task is searched then */
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         fflush(NULL);
         const PstreeHelper *rh = session_helper_of(&ctx, ctx.tasks[0].pe->pid);

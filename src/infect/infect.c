@@ -129,7 +129,7 @@ int infect_find_syscall_ip(pid_t pid, uint64_t *ret) {
         return -ENOENT;
 }
 
-int infect_prepare(struct infect_task *t, pid_t tid) {
+int infect_prepare_ip(struct infect_task *t, pid_t tid, uint64_t syscall_ip) {
         uint64_t all = ~0ULL;
         int r;
 
@@ -137,15 +137,27 @@ int infect_prepare(struct infect_task *t, pid_t tid) {
         r = arch_get_regs(tid, &t->regs);
         if (r < 0)
                 return log_error_errno(r, "pid %d: cannot read registers: %m", tid);
-        r = infect_find_syscall_ip(tid, &t->syscall_ip);
-        if (r < 0)
-                return log_error_errno(r, "pid %d: no syscall instruction found to drive the task", tid);
+        if (syscall_ip)
+                t->syscall_ip = syscall_ip;
+        else {
+                r = infect_find_syscall_ip(tid, &t->syscall_ip);
+                if (r < 0)
+                        return log_error_errno(r, "pid %d: no syscall instruction found to drive the task", tid);
+        }
         if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(uint64_t), &t->orig_sigmask) < 0)
                 return log_error_errno(-errno, "pid %d: cannot read signal mask: %m", tid);
         if (ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(uint64_t), &all) < 0)
                 return log_error_errno(-errno, "pid %d: cannot block signals: %m", tid);
         t->sigmask_blocked = true;
         return 0;
+}
+
+int infect_prepare(struct infect_task *t, pid_t tid) {
+        return infect_prepare_ip(t, tid, 0);
+}
+
+int infect_own_syscall_ip(uint64_t *ret) {
+        return infect_find_syscall_ip(getpid(), ret);
 }
 
 /* Resume with PTRACE_SYSCALL and wait for a syscall stop. */
@@ -222,7 +234,8 @@ int64_t infect_call(struct infect_task *t, long nr, uint64_t a0, uint64_t a1, ui
 
 /* The batch runner: r12 = table {count, done, recs[]}; runs each record's
  * syscall, stores its result, sets done and spins until cryo stops it. It
- * uses no stack and only relative jumps, so it runs wherever it is copied. */
+ * uses no stack and only relative jumps, so it runs wherever it is copied.
+ * When done it sleeps in pause() (signals are blocked) until cryo stops it. */
 extern const uint8_t cryo_batch_start[], cryo_batch_end[];
 __asm__(".pushsection .rodata\n"
         ".globl cryo_batch_start\n"
@@ -248,7 +261,8 @@ __asm__(".pushsection .rodata\n"
         "2:\n"
         "  movq $1, 8(%r12)\n"
         "3:\n"
-        "  pause\n"
+        "  mov $34, %eax\n" /* pause(): sleep, leave the CPU to cryo, until it stops us */
+        "  syscall\n"
         "  jmp 3b\n"
         ".globl cryo_batch_end\n"
         "cryo_batch_end:\n"
@@ -311,8 +325,10 @@ static int run_batch(struct infect_task *t, struct infect_rec *recs, size_t n) {
                         return r;
                 if (done)
                         break;
-                if (spin > 64)
-                        sched_yield();
+                if (spin > 200) {
+                        struct timespec ts = { 0, 50 * 1000 };
+                        nanosleep(&ts, NULL);
+                }
                 clock_gettime(CLOCK_MONOTONIC, &now);
                 if (now.tv_sec - start.tv_sec > 10)
                         return log_error_errno(-ETIMEDOUT, "pid %d: batch of %zu syscalls did not finish", t->tid, n);

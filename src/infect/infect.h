@@ -47,6 +47,12 @@ int infect_detach(pid_t tid);
 
 /* Prepare a seized task for remote syscalls (finds a syscall insn, blocks signals). */
 int infect_prepare(struct infect_task *t, pid_t tid);
+/* Same, with a syscall instruction already known to be at syscall_ip in the
+ * task (threads of one process; processes forked from cryo). */
+int infect_prepare_ip(struct infect_task *t, pid_t tid, uint64_t syscall_ip);
+/* A syscall instruction in cryo's own vDSO: at the same address in every
+ * process cryo forks. */
+int infect_own_syscall_ip(uint64_t *ret);
 /* Run one syscall inside the task; ret gets the raw return (-errno on failure).
  * Returns <0 only if the injection itself failed. */
 int infect_syscall(struct infect_task *t, long nr, int64_t *ret, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
