@@ -76,7 +76,8 @@ static int dump_main(int argc, char **argv, bool pre) {
         int c, r;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "t:D:Rj" COMMON_SHORT_OPTS, longopts, NULL)) != -1) {
+        int longidx = 0;
+        while ((c = getopt_long(argc, argv, "t:D:Rj" COMMON_SHORT_OPTS, longopts, &longidx)) != -1) {
                 if (common_opt(&co, c, optarg))
                         continue;
                 switch (c) {
@@ -110,7 +111,7 @@ static int dump_main(int argc, char **argv, bool pre) {
                         o.prev_images_dir = optarg;
                         break;
                 case OPT_UNSUPPORTED:
-                        fprintf(stderr, "cryo: option '%s' is not implemented yet\n", argv[optind - 1]);
+                        fprintf(stderr, "cryo: option '--%s' is not implemented yet\n", longopts[longidx].name);
                         return 2;
                 case 'h':
                         dump_usage(stdout, name);

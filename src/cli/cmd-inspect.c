@@ -5,7 +5,9 @@
  * printed. Raw images (pages, blobs) are verified too. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -563,6 +565,24 @@ static char *file_desc(const struct inspect *x, const FileEntry *f) {
                 if (f->mqueue && f->mqueue->holds_msgs)
                         fprintf(m, ", %zu messages queued", f->mqueue->n_msgs);
                 break;
+        case FILE_KIND__FK_INET:
+                if (f->inet) {
+                        char a[INET6_ADDRSTRLEN] = "?", b[INET6_ADDRSTRLEN] = "?";
+                        int fam = f->inet->family == AF_INET6 ? AF_INET6 : AF_INET;
+                        if (f->inet->src_addr.len)
+                                inet_ntop(fam, f->inet->src_addr.data, a, sizeof(a));
+                        if (f->inet->dst_addr.len)
+                                inet_ntop(fam, f->inet->dst_addr.data, b, sizeof(b));
+                        fprintf(m, "%s%s %s:%u", f->inet->proto == IPPROTO_TCP ? "TCP" : "UDP",
+                                fam == AF_INET6 ? "v6" : "", a, f->inet->src_port);
+                        if (f->inet->dst_port)
+                                fprintf(m, " -> %s:%u", b, f->inet->dst_port);
+                        if (f->inet->proto == IPPROTO_TCP && f->inet->backlog)
+                                fprintf(m, " listening (backlog %u)", f->inet->backlog);
+                        if (f->inet->tcp)
+                                fprintf(m, " established (repair data saved)");
+                }
+                break;
         default:
                 fprintf(m, "unknown kind %d", f->kind);
         }
@@ -724,7 +744,7 @@ static void print_task(const struct inspect *x, const struct itask *t) {
                c->root ? c->root : "", c->umask, c->personality, c->exit_signal ? SIGNAME(c->exit_signal) : "0");
         printf("  dumpable %d pdeath_signal %d child_subreaper %d thp_disable %d timer_slack %" PRIu64 " ns%s\n",
                c->dumpable, c->pdeath_signal, c->child_subreaper, c->thp_disable, c->timer_slack_ns,
-               c->stopped ? ", stopped (SIGSTOP)" : "");
+               t->pe->stopped ? ", stopped (SIGSTOP)" : "");
         for (size_t i = 0; i < c->n_threads; i++)
                 print_thread(c->threads[i]);
 
@@ -1112,7 +1132,7 @@ static void json_task(struct json *j, const struct inspect *x, const struct itas
         json_int(j, "child_subreaper", c->child_subreaper);
         json_int(j, "thp_disable", c->thp_disable);
         json_uint(j, "timer_slack_ns", c->timer_slack_ns);
-        json_bool(j, "stopped", c->stopped);
+        json_bool(j, "stopped", t->pe->stopped);
         json_arr_open(j, "threads");
         for (size_t i = 0; i < c->n_threads; i++)
                 json_thread(j, c->threads[i]);

@@ -67,7 +67,8 @@ int cmd_restore(int argc, char **argv) {
         int c, r;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "D:dj" COMMON_SHORT_OPTS, longopts, NULL)) != -1) {
+        int longidx = 0;
+        while ((c = getopt_long(argc, argv, "D:dj" COMMON_SHORT_OPTS, longopts, &longidx)) != -1) {
                 if (common_opt(&co, c, optarg))
                         continue;
                 switch (c) {
@@ -102,7 +103,7 @@ int cmd_restore(int argc, char **argv) {
                         break;
                 }
                 case OPT_UNSUPPORTED:
-                        fprintf(stderr, "cryo: option '%s' is not implemented yet\n", argv[optind - 1]);
+                        fprintf(stderr, "cryo: option '--%s' is not implemented yet\n", longopts[longidx].name);
                         return 2;
                 case 'h':
                         restore_usage(stdout);

@@ -373,6 +373,7 @@ static int dump_task_state(struct dump_ctx *ctx, struct dump_task *t) {
         t->core = xzalloc(sizeof(*t->core));
         task_core__init(t->core);
         t->core->pid = t->pid;
+        t->core->stopped = t->stopped;
 
         r = mm_dump_vmas(ctx, t); /* before the scratch mapping exists */
         if (r < 0)

@@ -1177,7 +1177,7 @@ static const struct kerndat_probe probes[] = {
           probe_kcmp },
         { "map-files", "files behind mappings (deleted or inaccessible paths)", true, false, probe_map_files },
         { "proc-children", "finding the process tree under the root pid", true, false, probe_proc_children },
-        { "sock-diag-unix", "dumping unix sockets (peers and queues)", false, false, probe_sock_diag_unix },
+        { "sock-diag-unix", "dumping unix sockets (peers and queues): without it they are refused", false, false, probe_sock_diag_unix },
         { "clone3-set-tid", "recreating processes with their original pids", false, true, probe_clone3_set_tid },
         { "prctl-mm-map", "restoring the mm layout (brk, arg/env, auxv) of restored processes", false, true,
           probe_prctl_mm_map },
@@ -1193,7 +1193,7 @@ static const struct kerndat_probe probes[] = {
         { "soft-dirty", "nothing (cryo tracks dirty memory with uffd-wp + PAGEMAP_SCAN)", false, false,
           probe_soft_dirty },
         { "time-ns", "nothing yet (processes in another time namespace are refused)", false, false, probe_time_ns },
-        { "tcp-repair", "--tcp-established (not yet implemented either way)", false, false, probe_tcp_repair },
+        { "tcp-repair", "--tcp-established (established TCP connections)", false, false, probe_tcp_repair },
         { "cap-sys-resource", "restoring hard rlimits above cryo's own", false, false, probe_cap_sys_resource },
         { "vdso-layout", "restoring processes that use the vDSO", false, false, probe_vdso },
 };
