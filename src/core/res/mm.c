@@ -150,6 +150,10 @@ int mm_dump_vmas(struct dump_ctx *ctx, struct dump_task *t) {
                         e->flags |= MAP_ANONYMOUS;
                 if (proc_vma_has_flag(v, "gd"))
                         e->flags |= MAP_GROWSDOWN;
+                /* VM_NORESERVE: no commit charge (a 64 GiB MAP_NORESERVE arena must
+                 * not fail, or be charged, at restore) */
+                if (proc_vma_has_flag(v, "nr"))
+                        e->flags |= MAP_NORESERVE;
                 for (size_t k = 0; k < ARRAY_SIZE(madv_flags); k++)
                         if (proc_vma_has_flag(v, madv_flags[k].flag))
                                 e->madv |= 1ULL << madv_flags[k].advice;
@@ -612,7 +616,7 @@ int mm_premap_child(struct restore_ctx *ctx, struct restore_task *t) {
                                 madvise((void *)pos, e->end - pos, MADV_DONTNEED);
                         continue;
                 }
-                int fl = MAP_PRIVATE | MAP_FIXED_NOREPLACE | ((e->flags & MAP_GROWSDOWN) ? MAP_GROWSDOWN : 0);
+                int fl = MAP_PRIVATE | MAP_FIXED_NOREPLACE | (e->flags & (MAP_GROWSDOWN | MAP_NORESERVE));
                 int ffd = -1;
                 if (e->kind == VMA_KIND__VMA_FILE) {
                         size_t idx;
@@ -894,7 +898,7 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
                         prot |= PROT_WRITE;
                         added_write[i] = true;
                 }
-                uint32_t flags = (e->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
+                uint32_t flags = (e->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_NORESERVE)) | MAP_FIXED;
                 int obj_fd = -1;
                 if (e->kind != VMA_KIND__VMA_FILE && (e->flags & MAP_SHARED)) {
                         /* one shared anonymous object: the first mapping creates it, the
