@@ -1147,6 +1147,30 @@ def neg_images(ctx, wl):
                 kill_tree(left, ctx.sid)
                 wait_gone(left, 5)
             sub(name, not errs, "; ".join(errs))
+    # an image replaced by a FIFO (nobody writes it): restore and inspect must
+    # refuse it, not block forever in open() or read()
+    for f in ["pstree.img"] + [x for x in files if x.startswith("pages-")][:1]:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(good, work)
+        os.unlink(os.path.join(work, f))
+        os.mkfifo(os.path.join(work, f))
+        errs = []
+        for what, argv in (("restore", ["restore", "-D", work, "-d"]), ("inspect", ["inspect", work])):
+            r = ctx.cryo(argv, what + "-fifo", timeout=20, log=False, verbose=False)
+            if r.rc is None:
+                errs.append("%s blocked on the FIFO: %s" % (what, r.describe()))
+            elif r.rc == 0 and what == "restore":
+                errs.append("restore accepted a FIFO as %s" % f)
+            elif what == "restore":
+                e = one_line_error(r)
+                if e:
+                    errs.append(e)
+        left = wait_gone(tree, 3)
+        if left:
+            errs.append("pids %s exist after the failed restore" % left)
+            kill_tree(left, ctx.sid)
+            wait_gone(left, 5)
+        sub("corrupt/fifo/%s" % f, not errs, "; ".join(errs))
     # images of another checkpoint mixed in (same file names): refused by the checkpoint id
     other = Instance(ctx, wl, "wd-other")
     other.out = os.path.join(ctx.dir, "workload-other.out")

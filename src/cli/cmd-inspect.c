@@ -161,7 +161,7 @@ static int list_images(struct inspect *x) {
                         continue;
                 struct iimage *im = ARRAY_PUSH(x->img, x->nimg, cap);
                 *im = (struct iimage){ .name = xstrdup(de->d_name), .size = st.st_size };
-                _cleanup_close_ int ifd = openat(x->dirfd, de->d_name, O_RDONLY | O_CLOEXEC);
+                _cleanup_close_ int ifd = openat(x->dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
                 if (ifd >= 0 && img_read_header(ifd, &im->h) >= 0)
                         im->hdr_ok = im->h.magic == IMG_MAGIC &&
                                      im->h.hdr_hash == img_hash(&im->h, offsetof(struct img_header, hdr_hash));

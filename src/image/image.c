@@ -71,6 +71,32 @@ static int hdr_check(const struct img_header *h, const char *name, enum img_type
         return 0;
 }
 
+/* Images are regular files. A FIFO (or a device) named like one would block
+ * the open or the reads forever, or take the writes: open without blocking,
+ * refuse anything else; an image name that is a symlink is not written
+ * through. */
+static int img_open(int dirfd, const char *name, int flags, const char *what) {
+        struct stat st;
+        int fd = openat(dirfd, name, flags | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0600);
+        if (fd < 0)
+                return log_error_errno(-errno, "cannot %s image '%s': %m", what, name);
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+                close(fd);
+                return log_error_errno(r, "cannot stat image '%s': %m", name);
+        }
+        if (!S_ISREG(st.st_mode)) {
+                close(fd);
+                return log_error_errno(-EINVAL, "cannot %s image '%s': not a regular file", what, name);
+        }
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+                int r = -errno;
+                close(fd);
+                return log_error_errno(r, "cannot %s image '%s': %m", what, name);
+        }
+        return fd;
+}
+
 int img_write_msg(int dirfd, const char *name, enum img_type type, uint64_t ckpt_id, const ProtobufCMessage *msg) {
         size_t len = protobuf_c_message_get_packed_size(msg);
         _cleanup_free_ uint8_t *buf = xzalloc(IMG_HDR_SIZE + len);
@@ -79,9 +105,9 @@ int img_write_msg(int dirfd, const char *name, enum img_type type, uint64_t ckpt
 
         protobuf_c_message_pack(msg, buf + IMG_HDR_SIZE);
         hdr_fill((struct img_header *)buf, type, ckpt_id, IMG_HDR_SIZE, len, img_hash(buf + IMG_HDR_SIZE, len));
-        fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        fd = img_open(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, "create");
         if (fd < 0)
-                return log_error_errno(-errno, "cannot create image '%s': %m", name);
+                return fd;
         r = write_all(fd, buf, IMG_HDR_SIZE + len);
         if (r < 0)
                 return log_error_errno(r, "cannot write image '%s': %m", name);
@@ -92,7 +118,7 @@ int img_write_msg(int dirfd, const char *name, enum img_type type, uint64_t ckpt
 
 int img_read_msg(int dirfd, const char *name, enum img_type type, uint64_t ckpt_id,
                  const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret_msg, uint64_t *ret_ckpt_id) {
-        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int fd = img_open(dirfd, name, O_RDONLY, "open");
         _cleanup_free_ uint8_t *buf = NULL;
         struct img_header h;
         struct stat st;
@@ -100,7 +126,7 @@ int img_read_msg(int dirfd, const char *name, enum img_type type, uint64_t ckpt_
         int r;
 
         if (fd < 0)
-                return log_error_errno(-errno, "cannot open image '%s': %m", name);
+                return fd;
         if (fstat(fd, &st) < 0)
                 return log_error_errno(-errno, "cannot stat image '%s': %m", name);
         r = img_read_header(fd, &h);
@@ -135,9 +161,9 @@ void img_msg_free(ProtobufCMessage *msg) {
 
 int img_raw_create(int dirfd, const char *name, enum img_type type, uint64_t ckpt_id, struct img_raw_writer *w) {
         XXH3_state_t *st;
-        int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        int fd = img_open(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW, "create");
         if (fd < 0)
-                return log_error_errno(-errno, "cannot create image '%s': %m", name);
+                return fd;
         st = XXH3_createState();
         if (!st)
                 abort();
@@ -186,14 +212,14 @@ int img_raw_finish(struct img_raw_writer *w) {
 }
 
 int img_raw_open(int dirfd, const char *name, enum img_type type, uint64_t ckpt_id, int *ret_fd, uint64_t *ret_len) {
-        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int fd = img_open(dirfd, name, O_RDONLY, "open");
         struct img_header h;
         struct stat st;
         uint64_t hash;
         int r;
 
         if (fd < 0)
-                return log_error_errno(-errno, "cannot open image '%s': %m", name);
+                return fd;
         if (fstat(fd, &st) < 0)
                 return log_error_errno(-errno, "cannot stat image '%s': %m", name);
         r = img_read_header(fd, &h);
