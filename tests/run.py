@@ -467,6 +467,7 @@ class Workload:
         self.flavours = ["cr", "leave-running", "norestore"]
         self.timeout = 60
         self.refuse_words = []  # the refusal must mention one of these (lower case)
+        self.serial = False  # serial=1 : never alongside other tests (global resources: pty numbers)
         self.dump_opts = []  # opts=--a,--b : extra cryo dump options
         self.restore_opts = []  # ropts=... : extra cryo restore options
         try:
@@ -483,6 +484,8 @@ class Workload:
                             self.timeout = int(v)
                         elif k == "refuse":
                             self.refuse_words = [w.lower() for w in v.split("|") if w]
+                        elif k == "serial":
+                            self.serial = v not in ("0", "no", "false")
                         elif k == "opts":
                             self.dump_opts = v.split(",")
                         elif k == "ropts":
@@ -1329,7 +1332,7 @@ def main():
     for w in wls.values():
         for fl in w.flavours:
             if fl in FLAVOURS:
-                tests.append(("%s/%s" % (w.name, fl), FLAVOURS[fl], (w,), False))
+                tests.append(("%s/%s" % (w.name, fl), FLAVOURS[fl], (w,), w.serial))
     for s in sorted(glob.glob(os.path.join(ROOT, "tests", "scripts", "*.sh"))):
         n = os.path.basename(s)[:-3]
         if is_standalone_script(s):  # serial: it must not race the others for terminals

@@ -52,6 +52,7 @@ struct dump_task {
         bool zombie;              /* nothing but pstree data is saved */
         int exit_code;
         uint64_t zombie_sigblk;
+        bool share_files, share_fs; /* with its parent (CLONE_FILES / CLONE_FS) */
         bool stopped;             /* was in a job-control stop */
         bool seized;
         bool prepared;            /* infect_prepare() done: infect_finish() needed */

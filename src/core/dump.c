@@ -194,28 +194,51 @@ static int check_task(struct dump_ctx *ctx, struct dump_task *t) {
         return 0;
 }
 
-/* Resources two processes (not threads) can share through clone flags: cryo
- * restores each process with its own, so sharing must be refused, never
- * silently split. */
+static struct dump_task *find_task(struct dump_ctx *ctx, pid_t pid);
+
+/* The task whose fd table (kind KCMP_FILES) or fs info (KCMP_FS) t uses: up
+ * through the parents it shares it with. */
+static struct dump_task *share_root(struct dump_ctx *ctx, struct dump_task *t, int kind) {
+        for (;;) {
+                bool up = kind == KCMP_FILES ? t->share_files : t->share_fs;
+                struct dump_task *p = up ? find_task(ctx, t->ppid) : NULL;
+                if (!p)
+                        return t;
+                t = p;
+        }
+}
+
+/* Resources processes (not threads) can share through clone flags. An fd
+ * table or fs info shared with the parent is rebuilt by cloning with the
+ * same flag; anything else shared would be silently split by a restore, so
+ * it is refused. */
 static int check_sharing(struct dump_ctx *ctx) {
-        static const struct {
-                int type;
-                const char *what;
-        } kinds[] = {
-                { KCMP_VM, "an address space (CLONE_VM, e.g. vfork)" },
-                { KCMP_FILES, "an fd table (CLONE_FILES)" },
-                { KCMP_FS, "cwd/root/umask (CLONE_FS)" },
-                { KCMP_SIGHAND, "signal handlers (CLONE_SIGHAND)" },
-        };
+        for (size_t i = 1; i < ctx->ntasks; i++) {
+                struct dump_task *t = &ctx->tasks[i], *p = find_task(ctx, t->ppid);
+                if (t->zombie || !p || p->zombie)
+                        continue;
+                t->share_files = syscall(__NR_kcmp, t->pid, p->pid, KCMP_FILES, 0, 0) == 0;
+                t->share_fs = syscall(__NR_kcmp, t->pid, p->pid, KCMP_FS, 0, 0) == 0;
+        }
         for (size_t i = 0; i < ctx->ntasks; i++)
                 for (size_t j = i + 1; j < ctx->ntasks; j++) {
                         struct dump_task *a = &ctx->tasks[i], *b = &ctx->tasks[j];
                         if (a->zombie || b->zombie)
                                 continue;
-                        for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
-                                if (syscall(__NR_kcmp, a->pid, b->pid, kinds[k].type, 0, 0) == 0)
-                                        return log_error_errno(-ENOTSUP, "pids %d and %d share %s, not supported yet",
-                                                               a->pid, b->pid, kinds[k].what);
+                        if (syscall(__NR_kcmp, a->pid, b->pid, KCMP_VM, 0, 0) == 0)
+                                return log_error_errno(-ENOTSUP, "pids %d and %d share an address space (CLONE_VM, e.g. vfork), not supported yet",
+                                                       a->pid, b->pid);
+                        if (syscall(__NR_kcmp, a->pid, b->pid, KCMP_SIGHAND, 0, 0) == 0)
+                                return log_error_errno(-ENOTSUP, "pids %d and %d share signal handlers (CLONE_SIGHAND), not supported yet",
+                                                       a->pid, b->pid);
+                        if (syscall(__NR_kcmp, a->pid, b->pid, KCMP_FILES, 0, 0) == 0 &&
+                            share_root(ctx, a, KCMP_FILES) != share_root(ctx, b, KCMP_FILES))
+                                return log_error_errno(-ENOTSUP, "pids %d and %d share an fd table (CLONE_FILES) other than with a parent, not supported yet",
+                                                       a->pid, b->pid);
+                        if (syscall(__NR_kcmp, a->pid, b->pid, KCMP_FS, 0, 0) == 0 &&
+                            share_root(ctx, a, KCMP_FS) != share_root(ctx, b, KCMP_FS))
+                                return log_error_errno(-ENOTSUP, "pids %d and %d share cwd/root/umask (CLONE_FS) other than with a parent, not supported yet",
+                                                       a->pid, b->pid);
                 }
         return 0;
 }
@@ -451,6 +474,8 @@ static int write_images(struct dump_ctx *ctx) {
                 e->zombie = t->zombie;
                 e->exit_code = t->exit_code;
                 e->zombie_sigblk = t->zombie_sigblk;
+                e->share_files = t->share_files;
+                e->share_fs = t->share_fs;
                 e->stopped = t->stopped;
                 e->n_threads = 1 + t->nth;
                 e->threads = xzalloc(e->n_threads * sizeof(uint32_t));
@@ -545,10 +570,10 @@ static void resume_all(struct dump_ctx *ctx) {
                         if (r < 0)
                                 log_warn("pid %d: could not put the task back cleanly: %d", t->pid, r);
                 }
+                if (t->stopped)
+                        kill(t->pid, SIGSTOP); /* back into its job-control stop, before it can run */
                 if (infect_detach(t->pid) < 0)
                         log_warn("pid %d: cannot detach: %m", t->pid);
-                if (t->stopped)
-                        kill(t->pid, SIGSTOP); /* back into its job-control stop */
                 t->seized = false;
         }
 }

@@ -216,10 +216,16 @@ static void child_report(struct restore_ctx *ctx, int err) {
                 _exit(1);
 }
 
-static pid_t clone_with_pid(pid_t pid, int exit_signal) {
+static pid_t clone_with_pid_flags(pid_t pid, int exit_signal, uint64_t flags) {
         uint64_t tid = pid;
-        struct cryo_clone_args a = { .exit_signal = exit_signal, .set_tid = (uintptr_t)&tid, .set_tid_size = 1 };
+        struct cryo_clone_args a = {
+                .flags = flags, .exit_signal = exit_signal, .set_tid = (uintptr_t)&tid, .set_tid_size = 1
+        };
         return syscall(__NR_clone3, &a, sizeof(a));
+}
+
+static pid_t clone_with_pid(pid_t pid, int exit_signal) {
+        return clone_with_pid_flags(pid, exit_signal, 0);
 }
 
 static void child_run(struct restore_ctx *ctx, size_t idx) __attribute__((noreturn));
@@ -354,7 +360,9 @@ static int child_setup(struct restore_ctx *ctx, size_t idx) {
                 struct restore_task *c = &ctx->tasks[i];
                 if (c->pe->ppid != (uint32_t)pid || session_helper_of(ctx, c->pe->pid))
                         continue;
-                pid_t k = clone_with_pid(c->pe->pid, c->core ? c->core->exit_signal : SIGCHLD);
+                /* an fd table or fs info shared with us is shared again by cloning */
+                uint64_t fl = (c->pe->share_files ? CLONE_FILES : 0) | (c->pe->share_fs ? CLONE_FS : 0);
+                pid_t k = clone_with_pid_flags(c->pe->pid, c->core ? c->core->exit_signal : SIGCHLD, fl);
                 if (k < 0)
                         return log_error_errno(-errno, "cannot create pid %d%s: %m", c->pe->pid,
                                                errno == EEXIST ? " (the pid is taken)" : "");
@@ -393,9 +401,11 @@ static int child_setup(struct restore_ctx *ctx, size_t idx) {
         if (t->pe->zombie)
                 return 0; /* it only needs to exist until cryo makes it exit */
         log_disable_stderr();
-        r = files_restore_task_fds(ctx, t);
-        if (r < 0)
-                return r;
+        if (!t->pe->share_files) { /* a shared table is the parent's to fill */
+                r = files_restore_task_fds(ctx, t);
+                if (r < 0)
+                        return r;
+        }
         r = create_threads(t);
         if (r < 0)
                 return r;
@@ -706,6 +716,17 @@ static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
                 if (x < 0)
                         return log_error_errno((int)x, "pid %d: cannot set the dumpable bit: %m", pid);
         }
+        return 0;
+}
+
+/* The last steps, once every process is restored: an fd table shared by
+ * several processes must keep cryo's fds until the last of them is done. */
+static int restore_finish_one(struct restore_ctx *ctx, struct restore_task *t) {
+        pid_t pid = t->pe->pid;
+        size_t nth = t->core->n_threads;
+        int64_t x;
+        int r;
+
         x = infect_call(&t->inf, __NR_close_range, ctx->fd_base, ~0U, 0, 0, 0, 0);
         if (x < 0)
                 return log_error_errno((int)x, "pid %d: cannot close cryo's fds: %m", pid);
@@ -891,12 +912,23 @@ int cryo_restore(const struct restore_opts *opts) {
                         goto fail;
         }
         for (size_t i = 0; i < ctx.ntasks; i++) {
+                if (ctx.tasks[i].pe->zombie)
+                        continue;
+                r = restore_finish_one(&ctx, &ctx.tasks[i]);
+                if (r < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < ctx.ntasks; i++) {
                 struct restore_task *t = &ctx.tasks[i];
                 if (t->pe->zombie)
                         continue;
                 for (size_t k = 1; k < t->core->n_threads; k++)
                         if (infect_detach(t->core->threads[k]->tid) < 0)
                                 log_warn("thread %d: cannot detach: %m", t->core->threads[k]->tid);
+                /* a stopped task gets its SIGSTOP while still held: it must not
+                 * run a single instruction before it stops again */
+                if (t->pe->stopped)
+                        kill(t->pe->pid, SIGSTOP);
                 if (infect_detach(t->pe->pid) < 0)
                         log_warn("pid %d: cannot detach: %m", t->pe->pid);
                 t->seized = false;
@@ -905,7 +937,6 @@ int cryo_restore(const struct restore_opts *opts) {
         for (size_t i = 0; i < ctx.ntasks; i++)
                 if (ctx.tasks[i].pe->stopped) {
                         pid_t sp = ctx.tasks[i].pe->pid;
-                        kill(sp, SIGSTOP);
                         /* return only once it is really stopped */
                         for (int k = 0; k < 500; k++) {
                                 struct proc_stat ps;

@@ -18,7 +18,9 @@
  * After restore every pty has its number, termios, window size, modes and
  * queues; through A, G reads the lines as they were typed, completes the
  * unfinished one, echoes and answers, switches to raw mode and back, and a
- * ^C written on the master interrupts it with SIGINT. */
+ * ^C written on the master interrupts it with SIGINT.
+ * ZDTM: serial=1 (pty numbers are global: never alongside other tests)
+ */
 #include "zdtm.h"
 
 #include <fcntl.h>

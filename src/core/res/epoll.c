@@ -191,6 +191,11 @@ static int epoll_post_fds(struct restore_ctx *ctx, const FileEntry *fe, int fd) 
                 if (done)
                         continue; /* added by another holder of this epoll */
                 if (epoll_ctl(fd, EPOLL_CTL_ADD, t->tfd, &ev) < 0) {
+                        if (errno == EEXIST) {
+                                /* another holder of this epoll added it meanwhile (the dump
+                                 * checked every holder has the same file at that number) */
+                                continue;
+                        }
                         if (errno == EBADF) {
                                 /* not this process's: another holder has it */
                                 log_debug("pid %d: epoll fd %d: fd %d not here, left to another holder", pid, fd,

@@ -1,7 +1,7 @@
-/* Refusal: two processes sharing one fd table (clone with CLONE_FILES but
- * not CLONE_THREAD). Restoring them with separate tables would change what
- * one sees when the other opens or closes a file, so the dump must refuse.
- * ZDTM: flavours=norestore refuse=clone_files */
+/* Refusal: two processes sharing one address space (clone with CLONE_VM
+ * but not CLONE_THREAD, as vfork does). Restoring them as separate address
+ * spaces would silently split their memory, so the dump must refuse.
+ * ZDTM: flavours=norestore refuse=clone_vm */
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -19,7 +19,7 @@ static int child(void *arg) {
 
 int main(int argc, char **argv) {
         zdtm_init(argc, argv);
-        pid_t c = clone(child, stack + sizeof(stack), CLONE_FILES | SIGCHLD, NULL);
+        pid_t c = clone(child, stack + sizeof(stack), CLONE_VM | SIGCHLD, NULL);
         zdtm_check(c > 0, "clone: %m");
         zdtm_ready();
         zdtm_wait_go();
