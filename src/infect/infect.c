@@ -37,7 +37,40 @@ int infect_wait(pid_t tid, int *ret_status) {
         return 0;
 }
 
+/* waitpid() for tid with a deadline (timeout_ms < 0: none): polls, with
+ * short sleeps growing to 5 ms, once the stop did not come at once */
+static int wait_deadline(pid_t tid, int *ret_status, int timeout_ms) {
+        struct timespec t0, now;
+        long nap_ns = 20000;
+        if (timeout_ms < 0)
+                return infect_wait(tid, ret_status);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+                int st;
+                pid_t p = waitpid(tid, &st, __WALL | WNOHANG);
+                if (p < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (p == tid) {
+                        *ret_status = st;
+                        return WIFEXITED(st) || WIFSIGNALED(st) ? -ESRCH : 0;
+                }
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >= timeout_ms)
+                        return -ETIMEDOUT;
+                struct timespec nap = { 0, nap_ns };
+                nanosleep(&nap, NULL);
+                nap_ns = MIN(nap_ns * 2, 5000000L);
+        }
+}
+
 int infect_seize(pid_t tid, bool exitkill) {
+        return infect_seize_timeout(tid, exitkill, -1);
+}
+
+int infect_seize_timeout(pid_t tid, bool exitkill, int timeout_ms) {
         int st, r;
         long opts = PTRACE_O_TRACESYSGOOD | (exitkill ? PTRACE_O_EXITKILL : 0);
         if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)opts) < 0)
@@ -48,7 +81,7 @@ int infect_seize(pid_t tid, bool exitkill) {
                 return r;
         }
         for (;;) {
-                r = infect_wait(tid, &st);
+                r = wait_deadline(tid, &st, timeout_ms);
                 if (r < 0)
                         return r;
                 if (WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP)
@@ -295,13 +328,28 @@ int infect_scratch_map(struct infect_task *t, size_t size, uint64_t hint) {
         return 0;
 }
 
+/* Wait for the PTRACE_EVENT_STOP an interrupt asked for (signals are blocked,
+ * so any other stop is unexpected). */
+static int wait_event_stop(struct infect_task *t, const char *when) {
+        int st, r;
+        for (;;) {
+                r = infect_wait(t->tid, &st);
+                if (r < 0)
+                        return r;
+                if (WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP)
+                        return 0;
+                if (WIFSTOPPED(st))
+                        return log_error_errno(-EFAULT, "pid %d: unexpected stop %#x %s", t->tid, st, when);
+        }
+}
+
 static int run_batch(struct infect_task *t, struct infect_rec *recs, size_t n) {
         /* the table sits just below the code page (threads share the leader's scratch) */
         uint64_t table = t->batch_code - 16 - INFECT_BATCH_MAX * sizeof(struct infect_rec);
         uint64_t hdr[2] = { n, 0 };
         arch_regs_t regs = t->regs;
         const uint64_t args[6] = { table, 0, 0, 0, 0, 0 };
-        int r, st;
+        int r;
 
         r = infect_write_mem(t->tid, table, hdr, sizeof(hdr));
         if (r >= 0)
@@ -335,15 +383,9 @@ static int run_batch(struct infect_task *t, struct infect_rec *recs, size_t n) {
         }
         if (ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL) < 0)
                 return -errno;
-        for (;;) {
-                r = infect_wait(t->tid, &st);
-                if (r < 0)
-                        return r;
-                if (WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP)
-                        break;
-                if (WIFSTOPPED(st))
-                        return log_error_errno(-EFAULT, "pid %d: unexpected stop %#x after a batch", t->tid, st);
-        }
+        r = wait_event_stop(t, "after a batch");
+        if (r < 0)
+                return r;
         t->parked = true;
         r = infect_read_mem(t->tid, table + 16, recs, n * sizeof(*recs));
         if (r < 0)
@@ -385,22 +427,16 @@ int infect_scratch_unmap(struct infect_task *t) {
 }
 
 int infect_park(struct infect_task *t) {
-        int st, r;
+        int r;
         if (t->parked)
                 return 0;
         if (ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL) < 0)
                 return -errno;
         if (ptrace(PTRACE_CONT, t->tid, NULL, NULL) < 0)
                 return -errno;
-        for (;;) {
-                r = infect_wait(t->tid, &st);
-                if (r < 0)
-                        return r;
-                if (WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP)
-                        break;
-                if (WIFSTOPPED(st))
-                        return log_error_errno(-EFAULT, "pid %d: unexpected stop %#x while parking", t->tid, st);
-        }
+        r = wait_event_stop(t, "while parking");
+        if (r < 0)
+                return r;
         t->parked = true;
         return 0;
 }

@@ -516,6 +516,13 @@ int restore_ctx_blob_fill(struct restore_ctx *ctx, uint32_t blob_id, int dst_fd)
         return 0;
 }
 
+void pb_bytes_set(ProtobufCBinaryData *dst, const void *src, size_t len) {
+        dst->len = len;
+        dst->data = len ? xzalloc(len) : NULL;
+        if (len)
+                memcpy(dst->data, src, len);
+}
+
 int files_restore_flags_pos(const FileEntry *fe, int fd) {
         int fl = fe->flags & (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME);
         if (fcntl(fd, F_SETFL, fl) < 0)

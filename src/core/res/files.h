@@ -85,5 +85,7 @@ int restore_ctx_file_fd(const struct restore_ctx *ctx, uint32_t id);
 /* cryo's own fd for the open file description a dumped (pid, fd) names:
  * pidfd_getfd, or a dup for a file cryo holds itself (in flight). */
 int files_dump_getfd(pid_t pid, int fd);
+/* A protobuf bytes field holding a copy of src. */
+void pb_bytes_set(ProtobufCBinaryData *dst, const void *src, size_t len);
 /* Apply the status flags and position of fe to fd (O_NONBLOCK, O_APPEND...). */
 int files_restore_flags_pos(const FileEntry *fe, int fd);

@@ -156,22 +156,16 @@ static const char *addr_str(uint32_t family, const ProtobufCBinaryData *addr, ui
         return b;
 }
 
-static void copy_bytes(ProtobufCBinaryData *dst, const void *src, size_t len) {
-        dst->len = len;
-        dst->data = len ? xzalloc(len) : NULL;
-        if (len)
-                memcpy(dst->data, src, len);
-}
 
 /* sockaddr -> address bytes and port */
 static void from_sockaddr(const struct sockaddr_storage *ss, ProtobufCBinaryData *addr, uint32_t *port) {
         if (ss->ss_family == AF_INET) {
                 const struct sockaddr_in *in = (const void *)ss;
-                copy_bytes(addr, &in->sin_addr, 4);
+                pb_bytes_set(addr, &in->sin_addr, 4);
                 *port = ntohs(in->sin_port);
         } else if (ss->ss_family == AF_INET6) {
                 const struct sockaddr_in6 *in6 = (const void *)ss;
-                copy_bytes(addr, &in6->sin6_addr, 16);
+                pb_bytes_set(addr, &in6->sin6_addr, 16);
                 *port = ntohs(in6->sin6_port);
         }
 }
@@ -285,7 +279,7 @@ static void dump_opts(int fd, InetEntry *e) {
 static UdpMsgEntry *add_dgram(InetEntry *e, const void *data, size_t len, const struct sockaddr_storage *from) {
         UdpMsgEntry *m = xzalloc(sizeof(*m));
         udp_msg_entry__init(m);
-        copy_bytes(&m->data, data, len);
+        pb_bytes_set(&m->data, data, len);
         from_sockaddr(from, &m->src_addr, &m->src_port);
         e->queue = xrealloc_array(e->queue, e->n_queue + 1, sizeof(*e->queue));
         e->queue[e->n_queue++] = m;

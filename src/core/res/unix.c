@@ -166,12 +166,6 @@ static const char *name_str(const ProtobufCBinaryData *name) {
         return b;
 }
 
-static void copy_bytes(ProtobufCBinaryData *dst, const void *src, size_t len) {
-        dst->len = len;
-        dst->data = len ? xzalloc(len) : NULL;
-        if (len)
-                memcpy(dst->data, src, len);
-}
 
 /* ------------------------------------------------------------------ dump */
 
@@ -185,7 +179,7 @@ static bool unix_match(const struct fd_dump_info *fi) {
 static UnixMsgEntry *add_msg(UnixEntry *e, const void *data, size_t len) {
         UnixMsgEntry *m = xzalloc(sizeof(*m));
         unix_msg_entry__init(m);
-        copy_bytes(&m->data, data, len);
+        pb_bytes_set(&m->data, data, len);
         e->queue = xrealloc_array(e->queue, e->n_queue + 1, sizeof(*e->queue));
         e->queue[e->n_queue++] = m;
         return m;
@@ -326,7 +320,7 @@ static int peek_queue(struct dump_ctx *ctx, const struct fd_dump_info *fi, const
                         break; /* end of file */
                 UnixMsgEntry *m = add_msg(e, buf, n);
                 if (dgram && msg.msg_namelen > offsetof(struct sockaddr_un, sun_path))
-                        copy_bytes(&m->sender, from.sun_path,
+                        pb_bytes_set(&m->sender, from.sun_path,
                                    MIN(msg.msg_namelen - offsetof(struct sockaddr_un, sun_path), sizeof(from.sun_path)));
                 /* a pathname address ends at its NUL */
                 if (m->sender.len && m->sender.data[0])
@@ -433,7 +427,7 @@ static int unix_dump(struct dump_ctx *ctx, const struct fd_dump_info *fi, FileEn
         e->shutdown = di.has_shutdown ? di.shutdown : 0;
         if (di.has_name && di.name_len > 0) {
                 /* a pathname is kept without the NUL the kernel may count */
-                copy_bytes(&e->name, di.name, di.name[0] ? strnlen(di.name, di.name_len) : di.name_len);
+                pb_bytes_set(&e->name, di.name, di.name[0] ? strnlen(di.name, di.name_len) : di.name_len);
                 if (!is_abstract(&e->name)) {
                         r = resolve_fs_name(fi, e);
                         if (r < 0)
@@ -626,7 +620,7 @@ int unix_dump_finish(struct dump_ctx *ctx) {
                                                        "(socket:[%llu]) outside the tree; use --ext-unix-sk",
                                                        pid, fd, name_str(&pn), (unsigned long long)e->peer_ino);
                         e->peer_outside = true;
-                        copy_bytes(&e->peer_name, pd.name, pd.name_len);
+                        pb_bytes_set(&e->peer_name, pd.name, pd.name_len);
                         log_info("pid %d: fd %d: unix datagram socket connected to '%s' outside the tree: restore "
                                  "connects it to that name again",
                                  pid, fd, name_str(&pn));
