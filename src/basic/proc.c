@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "basic/util.h"
 
@@ -514,4 +515,27 @@ int proc_list_children(pid_t pid, pid_t tid, pid_t **ret, size_t *ret_n) {
         *ret = v;
         *ret_n = n;
         return 0;
+}
+
+bool proc_link_removed(const char *link, const struct stat *st, char **ret_path) {
+        static const char sfx[] = " (deleted)";
+        const size_t sl = sizeof(sfx) - 1;
+        size_t l = strlen(link);
+        struct stat now;
+
+        if (l <= sl || strcmp(link + l - sl, sfx) != 0) {
+                *ret_path = xstrdup(link);
+                return false;
+        }
+        /* "x (deleted)" may be the name itself: it is if that path is this
+         * very file (a removed file has no name, and its old one carries the
+         * suffix only in this text) */
+        if (link[0] == '/' && stat(link, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino &&
+            !(S_ISREG(st->st_mode) && st->st_nlink == 0)) {
+                *ret_path = xstrdup(link);
+                return false;
+        }
+        *ret_path = xstrdup(link);
+        (*ret_path)[l - sl] = 0;
+        return true;
 }

@@ -105,3 +105,11 @@ int proc_list_tasks(pid_t pid, pid_t **ret, size_t *ret_n);
 int proc_list_children(pid_t pid, pid_t tid, pid_t **ret, size_t *ret_n);
 /* open fds of /proc/PID/fd, sorted */
 int proc_list_fds(pid_t pid, int **ret, size_t *ret_n);
+
+struct stat;
+/* The text of a /proc/PID/{fd/N,cwd,root,exe,map_files/...} link names a
+ * removed file with " (deleted)" appended -- unless that suffix is part of
+ * the file's real name. st is the file itself (fstat of it, or stat through
+ * the link). Returns true if the file was removed; *ret_path (malloc'ed) is
+ * the path without the kernel's suffix. */
+bool proc_link_removed(const char *link, const struct stat *st, char **ret_path);

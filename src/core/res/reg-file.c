@@ -13,20 +13,13 @@
 #include <sys/sysmacros.h>
 
 #include "basic/log.h"
+#include "basic/proc.h"
 #include "basic/util.h"
 #include "core/res/files.h"
 
 static bool reg_match(const struct fd_dump_info *fi) {
         mode_t m = fi->st.st_mode;
         return S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m) || S_ISLNK(m) || (fi->fdinfo.flags & O_PATH);
-}
-
-static char *strip_deleted(const char *p) {
-        char *s = xstrdup(p);
-        size_t l = strlen(s);
-        if (l > 10 && strcmp(s + l - 10, " (deleted)") == 0)
-                s[l - 10] = 0;
-        return s;
 }
 
 static int reg_dump(struct dump_ctx *ctx, const struct fd_dump_info *fi, FileEntry *fe) {
@@ -40,7 +33,7 @@ static int reg_dump(struct dump_ctx *ctx, const struct fd_dump_info *fi, FileEnt
         re->gid = st->st_gid;
         re->mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + st->st_mtim.tv_nsec;
         re->size = S_ISREG(st->st_mode) ? st->st_size : 0;
-        re->path = strip_deleted(fi->link);
+        bool removed = proc_link_removed(fi->link, st, &re->path);
         char what[64];
         if (fi->fd >= 0)
                 snprintf(what, sizeof(what), "fd %d", fi->fd);
@@ -63,7 +56,7 @@ static int reg_dump(struct dump_ctx *ctx, const struct fd_dump_info *fi, FileEnt
                                                fi->pid, what, (long long)st->st_size);
                 return dump_ctx_new_blob(ctx, fi->lfd, st->st_size, &fe->blob_id);
         }
-        if (strstr(fi->link, " (deleted)"))
+        if (removed)
                 return log_error_errno(-ENOTSUP, "pid %d: %s refers to removed '%s', not supported yet", fi->pid, what,
                                        re->path);
         struct stat now;

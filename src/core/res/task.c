@@ -35,11 +35,6 @@ static int read_link(const char *path, char **ret) {
         return 0;
 }
 
-static bool is_deleted(const char *p) {
-        size_t l = strlen(p);
-        return l > 10 && strcmp(p + l - 10, " (deleted)") == 0;
-}
-
 int thread_dump_misc(struct dump_ctx *ctx, struct dump_task *t, struct infect_task *inf, ThreadCore *tc) {
         pid_t tid = tc->tid;
         struct cryo_ptrace_rseq_configuration rc = { 0 };
@@ -145,11 +140,24 @@ int task_dump_misc(struct dump_ctx *ctx, struct dump_task *t) {
         r = read_link(path, &core->root);
         if (r < 0)
                 return log_error_errno((int)r, "pid %d: cannot read the root directory: %m", t->pid);
-        if (is_deleted(core->cwd))
-                return log_error_errno(-ENOTSUP, "pid %d: its working directory %s was removed, not supported yet",
-                                       t->pid, core->cwd);
-        if (is_deleted(core->root))
-                return log_error_errno(-ENOTSUP, "pid %d: its root directory was removed, not supported yet", t->pid);
+        /* " (deleted)" may end a directory's real name */
+        for (int k = 0; k < 2; k++) {
+                char **p = k ? &core->root : &core->cwd;
+                struct stat dst;
+                char *name;
+                snprintf(path, sizeof(path), "/proc/%d/%s", t->pid, k ? "root" : "cwd");
+                if (stat(path, &dst) < 0)
+                        return log_error_errno(-errno, "pid %d: cannot stat its %s directory: %m", t->pid,
+                                               k ? "root" : "working");
+                bool removed = proc_link_removed(*p, &dst, &name);
+                if (removed) {
+                        r = log_error_errno(-ENOTSUP, "pid %d: its %s directory %s was removed, not supported yet",
+                                            t->pid, k ? "root" : "working", name);
+                        free(name);
+                        return r;
+                }
+                free(name);
+        }
 
         struct infect_task *inf = &t->inf;
         int32_t v32;
