@@ -39,6 +39,39 @@ static struct dump_task *task_add(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
         return t;
 }
 
+/* A task that does not stop when interrupted: a vfork() parent (it waits,
+ * unstoppable, until its child execs or exits) or a task asleep
+ * uninterruptibly (I/O). Both go on running: refuse rather than wait forever. */
+#define SEIZE_TIMEOUT_MS 10000
+
+static int refuse_unstoppable(pid_t pid, pid_t tid) {
+        _cleanup_free_ pid_t *tids = NULL, *kids = NULL;
+        size_t ntids = 0, nkids = 0;
+        struct proc_stat ps;
+        char wchan[64] = "", path[64];
+
+        if (proc_list_tasks(pid, &tids, &ntids) >= 0)
+                for (size_t k = 0; k < ntids; k++) {
+                        free(kids);
+                        kids = NULL;
+                        if (proc_list_children(pid, tids[k], &kids, &nkids) < 0)
+                                continue;
+                        for (size_t i = 0; i < nkids; i++)
+                                if (syscall(__NR_kcmp, pid, kids[i], KCMP_VM, 0, 0) == 0)
+                                        return log_error_errno(-ENOTSUP, "pid %d is in vfork(): its child %d has not called exec or exited for %d s, not supported yet",
+                                                               pid, kids[i], SEIZE_TIMEOUT_MS / 1000);
+                }
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, tid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                ssize_t n = read(fd, wchan, sizeof(wchan) - 1);
+                wchan[n > 0 ? n : 0] = 0;
+        }
+        return log_error_errno(-ETIMEDOUT, "pid %d%s%.0d did not stop within %d s (state %c%s%s), cannot checkpoint it", pid,
+                               tid != pid ? ": thread " : "", tid != pid ? tid : 0, SEIZE_TIMEOUT_MS / 1000,
+                               proc_read_stat(tid, 0, &ps) == 0 ? ps.state : '?', wchan[0] ? ", in " : "", wchan);
+}
+
 static int seize_tree(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
         struct proc_stat ps;
         _cleanup_free_ pid_t *kids = NULL;
@@ -76,7 +109,9 @@ static int seize_tree(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
         t->pgid = ps.pgrp;
         t->sid = ps.session;
         t->stopped = ps.state == 'T';
-        r = infect_seize(pid, false);
+        r = infect_seize_timeout(pid, false, SEIZE_TIMEOUT_MS);
+        if (r == -ETIMEDOUT)
+                return refuse_unstoppable(pid, pid);
         if (r < 0 && ppid && (r == -ESRCH || r == -EPERM) && (proc_read_stat(pid, 0, &ps) < 0 || ps.state == 'Z')) {
                 /* it exited between the listing and the seize (its parent is
                  * stopped, so it stays a zombie -- or it is already gone) */
@@ -112,7 +147,9 @@ static int seize_tree(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
                                 known = tt->th[j].tid == tids[k];
                         if (known)
                                 continue;
-                        r = infect_seize(tids[k], false);
+                        r = infect_seize_timeout(tids[k], false, SEIZE_TIMEOUT_MS);
+                        if (r == -ETIMEDOUT)
+                                return refuse_unstoppable(pid, tids[k]);
                         if (r == -ESRCH)
                                 continue; /* exited meanwhile */
                         if (r < 0)
@@ -360,6 +397,36 @@ static int check_sessions(struct dump_ctx *ctx, Pstree *ps) {
         return 0;
 }
 
+/* A thread stopped inside an rseq critical section must not continue in the
+ * middle of it (it may resume on another CPU): do what the kernel does when
+ * it preempts one -- go to the abort handler and clear rseq_cs. The task is
+ * then saved (and, with -R, resumed) at the abort handler. */
+static int rseq_abort_if_inside(struct dump_task *t, struct infect_task *inf, ThreadCore *tc) {
+        struct {
+                uint32_t version, flags;
+                uint64_t start_ip, post_commit_offset, abort_ip;
+        } cs;
+        uint64_t cs_ptr = 0, ip = inf->regs.rip;
+
+        if (!tc->rseq || !tc->rseq->ptr)
+                return 0;
+        if (infect_read_mem(t->pid, tc->rseq->ptr + 8, &cs_ptr, sizeof(cs_ptr)) < 0 || !cs_ptr)
+                return 0;
+        if (infect_read_mem(t->pid, cs_ptr, &cs, sizeof(cs)) < 0)
+                return 0;
+        if (ip < cs.start_ip || ip - cs.start_ip >= cs.post_commit_offset)
+                return 0;
+        uint64_t zero = 0;
+        int r = infect_write_mem(t->pid, tc->rseq->ptr + 8, &zero, sizeof(zero));
+        if (r < 0)
+                return log_error_errno(r, "pid %d: cannot clear its rseq critical section: %m", inf->tid);
+        log_debug("pid %d: stopped inside an rseq critical section at %#llx: aborting it to %#llx", inf->tid,
+                  (unsigned long long)ip, (unsigned long long)cs.abort_ip);
+        inf->regs.rip = cs.abort_ip;
+        tc->regs->ip = cs.abort_ip;
+        return 0;
+}
+
 static int dump_thread_core(struct dump_ctx *ctx, struct dump_task *t, struct infect_task *inf, ThreadCore **ret) {
         const arch_regs_t *g = &inf->regs;
         ThreadCore *tc = xzalloc(sizeof(*tc));
@@ -385,6 +452,9 @@ static int dump_thread_core(struct dump_ctx *ctx, struct dump_task *t, struct in
         tc->xsave.len = xl;
 
         e = thread_dump_misc(ctx, t, inf, tc);
+        if (e < 0)
+                return e;
+        e = rseq_abort_if_inside(t, inf, tc);
         if (e < 0)
                 return e;
         return creds_dump(ctx, t, inf, tc);

@@ -41,6 +41,13 @@ _Static_assert(sizeof(struct infect_rec) == 64, "the batch runner's table layout
  * exitkill: the task dies if cryo dies (restore); a dump never sets it so
  * the target survives whatever happens to cryo. */
 int infect_seize(pid_t tid, bool exitkill);
+/* The same, but give up after timeout_ms if the thread does not stop (a
+ * vfork() parent waits, unstoppable, until its child execs or exits; a task
+ * may sleep uninterruptibly in I/O): returns -ETIMEDOUT and the thread stays
+ * seized, running, until it stops or cryo exits -- it cannot be detached
+ * before it stops, and the kernel detaches it, with nothing pending, when
+ * cryo exits. */
+int infect_seize_timeout(pid_t tid, bool exitkill, int timeout_ms);
 /* Wait for tid to report a stop; returns the waitpid status. */
 int infect_wait(pid_t tid, int *ret_status);
 int infect_detach(pid_t tid);
