@@ -628,6 +628,16 @@ def dump_args(ctx, pid, img, extra=()):
 
 
 def check_dumped_gone(ctx, inst, tree):
+    # cryo dump returns once the killed tree has exited (zombies at most):
+    # looked at before any waiting
+    for p in tree:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in "ZX":
+            ctx.fail("pid %d still exists in state %s when cryo dump returned (it should have exited)" % (p, state))
     st = REAPER.wait(inst.pid, 15, inst.mark)
     if st is None:
         ctx.fail("pid %d still %s after dump (cryo dump should kill it)" %

@@ -14,6 +14,7 @@
 #include "core/dump.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -648,11 +649,20 @@ static void resume_all(struct dump_ctx *ctx) {
         }
 }
 
+/* Kill the tree and return once it has exited: a dump that returned means
+ * the tree no longer runs nor holds its ports, locks and memory (exiting a
+ * large address space takes a while). */
 static void kill_all(struct dump_ctx *ctx) {
+        _cleanup_free_ struct pollfd *pfds = xzalloc((ctx->ntasks + 1) * sizeof(*pfds));
+        size_t npfds = 0;
         for (size_t i = 0; i < ctx->ntasks; i++) {
                 struct dump_task *t = &ctx->tasks[i];
-                if (t->seized)
-                        kill(t->pid, SIGKILL);
+                if (!t->seized)
+                        continue;
+                int pfd = (int)syscall(__NR_pidfd_open, t->pid, 0);
+                if (pfd >= 0)
+                        pfds[npfds++] = (struct pollfd){ .fd = pfd, .events = POLLIN };
+                kill(t->pid, SIGKILL);
         }
         for (size_t i = 0; i < ctx->ntasks; i++) {
                 struct dump_task *t = &ctx->tasks[i];
@@ -666,6 +676,29 @@ static void kill_all(struct dump_ctx *ctx) {
                         t->seized = false;
                 }
         }
+        /* a pidfd polls readable once its process has exited */
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (size_t left = npfds; left;) {
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                long ms = 10000 - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+                if (ms <= 0) {
+                        log_warn("the killed tree has not exited after 10 s");
+                        break;
+                }
+                int n = poll(pfds, npfds, (int)ms);
+                if (n < 0 && errno != EINTR)
+                        break;
+                for (size_t i = 0; n > 0 && i < npfds; i++)
+                        if (pfds[i].fd >= 0 && pfds[i].revents) {
+                                close(pfds[i].fd);
+                                pfds[i].fd = -1; /* poll ignores it from now on */
+                                left--;
+                        }
+        }
+        for (size_t i = 0; i < npfds; i++)
+                if (pfds[i].fd >= 0)
+                        close(pfds[i].fd);
 }
 
 static void dump_ctx_done(struct dump_ctx *ctx) {
