@@ -983,6 +983,24 @@ def neg_dump_nonexistent(ctx):
         ctx.fail("error does not name pid %d: %r" % (p, res.err.strip()))
 
 
+def neg_dump_special_pids(ctx):
+    """Kernel threads, init, cryo's own ancestors: one line naming the pid and why."""
+    img = os.path.join(ctx.dir, "img")
+    os.makedirs(img)
+    cases = [(2, "kernel thread"), (1, "init"), (os.getpid(), "ancestor")]
+    for p, word in cases:
+        res = ctx.cryo(["dump", "-t", str(p), "-D", img], "dump-%d" % p, log=False, verbose=False)
+        if res.rc == 0 or res.rc is None:
+            ctx.fail("dump of pid %d: %s" % (p, res.describe()))
+        e = one_line_error(res)
+        if e:
+            ctx.fail("pid %d: %s" % (p, e))
+        if str(p) not in res.err or word not in res.err:
+            ctx.fail("error for pid %d does not say '%s': %r" % (p, word, res.err.strip()))
+    if os.path.exists(os.path.join(img, "inventory.img")):
+        ctx.fail("a refused dump left an inventory.img")
+
+
 def neg_restore_nonexistent(ctx):
     res = ctx.cryo(["restore", "-D", "/nonexistent/cryo-images", "-d"], "restore", log=False, verbose=False)
     if res.rc == 0 or res.rc is None:
@@ -1351,6 +1369,7 @@ def main():
         tests.append(("%s/script" % n, lambda ctx, s=s: flavour_script(ctx, s, args.rounds), (), False))
     tests.append(("cli/check", cli_check, (), False))
     tests.append(("neg/dump-nonexistent-pid", neg_dump_nonexistent, (), False))
+    tests.append(("neg/dump-special-pids", neg_dump_special_pids, (), False))
     tests.append(("neg/restore-nonexistent-dir", neg_restore_nonexistent, (), False))
     tests.append(("neg/restore-empty-dir", neg_restore_empty, (), False))
     small = wls.get("example_counter")

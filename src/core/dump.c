@@ -86,6 +86,8 @@ static int seize_tree(struct dump_ctx *ctx, pid_t pid, pid_t ppid) {
                 return log_error_errno(-ESRCH, "no process with pid %d", pid);
         if (r < 0)
                 return log_error_errno(r, "pid %d: cannot read its state: %m", pid);
+        if (ps.flags & 0x00200000 /* PF_KTHREAD */)
+                return log_error_errno(-EPERM, "pid %d (%s) is a kernel thread: it cannot be checkpointed", pid, ps.comm);
         if (ps.state == 'Z') {
                 /* a dead child nobody has reaped yet: restore recreates it dead */
                 struct dump_task *z = task_add(ctx, pid, ppid);
