@@ -522,18 +522,33 @@ static uint64_t find_hole(const struct proc_vmas *cur, const MmEntry *mm, uint64
         return 0;
 }
 
-/* Is every byte of [s, e) inside a VMA that was premapped here? */
-static bool covered_by_kept(const MmEntry *mm, const bool *kept, uint64_t s, uint64_t e) {
-        while (s < e) {
+/* The next stretch of [*s, e) outside every VMA premapped here: returns
+ * false when none is left. A VMA of the current layout may be a premapped
+ * one merged by the kernel with its neighbours (an inherited mapping the
+ * parent premapped, adjacent and compatible): only what lies outside the
+ * premapped VMAs may go. */
+static bool next_unkept(const MmEntry *mm, const bool *kept, uint64_t *s, uint64_t e, uint64_t *gs, uint64_t *ge) {
+        while (*s < e) {
                 const VmaEntry *hit = NULL;
-                for (size_t i = 0; i < mm->n_vmas && !hit; i++)
-                        if (kept[i] && mm->vmas[i]->start <= s && s < mm->vmas[i]->end)
+                uint64_t next = e;
+                for (size_t i = 0; i < mm->n_vmas && !hit; i++) {
+                        if (!kept || !kept[i])
+                                continue;
+                        if (mm->vmas[i]->start <= *s && *s < mm->vmas[i]->end)
                                 hit = mm->vmas[i];
-                if (!hit)
-                        return false;
-                s = hit->end;
+                        else if (mm->vmas[i]->start > *s && mm->vmas[i]->start < next)
+                                next = mm->vmas[i]->start;
+                }
+                if (hit) {
+                        *s = hit->end;
+                        continue;
+                }
+                *gs = *s;
+                *ge = next;
+                *s = next;
+                return true;
         }
-        return true;
+        return false;
 }
 
 /* Was the parent's twin of e premapped (so e is here, inherited)? */
@@ -840,16 +855,22 @@ int mm_restore_remote(struct restore_ctx *ctx, struct restore_task *t) {
 
         /* 1. drop cryo's own mappings (all but the kernel's special ones and the scratch), in one batch */
         {
-                struct infect_rec *recs = xzalloc((cur.n + 1) * sizeof(*recs));
-                size_t n = 0;
+                size_t n = 0, cap = cur.n + 1;
+                struct infect_rec *recs = xzalloc(cap * sizeof(*recs));
                 for (size_t k = 0; k < cur.n; k++) {
                         const struct proc_vma *c = &cur.v[k];
+                        uint64_t s = c->start, gs, ge;
                         if (c->name && (name_is(c->name, "[vdso]") || strncmp(c->name, "[vvar", 5) == 0 ||
                                         name_is(c->name, "[vsyscall]")))
                                 continue;
-                        if (t->premapped && covered_by_kept(mm, t->premapped, c->start, c->end))
-                                continue; /* set up before the fork, already in place */
-                        recs[n++] = INFECT_REC(__NR_munmap, c->start, c->end - c->start);
+                        /* what was premapped before the fork is already in place */
+                        while (next_unkept(mm, t->premapped, &s, c->end, &gs, &ge)) {
+                                if (n == cap) {
+                                        cap *= 2;
+                                        recs = xrealloc_array(recs, cap, sizeof(*recs));
+                                }
+                                recs[n++] = INFECT_REC(__NR_munmap, gs, ge - gs);
+                        }
                 }
                 r = infect_batch(inf, recs, n);
                 for (size_t k = 0; r >= 0 && k < n; k++)
