@@ -716,6 +716,14 @@ static int restore_one(struct restore_ctx *ctx, struct restore_task *t) {
                 if (x < 0)
                         return log_error_errno((int)x, "pid %d: cannot set the dumpable bit: %m", pid);
         }
+        /* a change of effective ids or a smaller capability set clears the
+         * parent-death signal (commit_creds): set it again (a postmaster's
+         * children count on theirs) */
+        if (t->core->pdeath_signal) {
+                x = infect_call(&t->inf, __NR_prctl, PR_SET_PDEATHSIG, t->core->pdeath_signal, 0, 0, 0, 0);
+                if (x < 0)
+                        return log_error_errno((int)x, "pid %d: cannot set the parent-death signal: %m", pid);
+        }
         return 0;
 }
 

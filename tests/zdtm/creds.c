@@ -5,7 +5,9 @@
  * from the bounding set, sets securebits (one of them locked) and
  * no_new_privs; the kernel then marks it non-dumpable. All of it must be
  * the same after restore. CAP_DAC_OVERRIDE stays effective so the workload
- * can still write its result into the root-owned scratch dir. */
+ * can still write its result into the root-owned scratch dir. A child with
+ * the same credentials keeps its parent-death signal (credentials set at
+ * restore clear it in the kernel). */
 #include "zdtm.h"
 
 #include <grp.h>
@@ -14,6 +16,8 @@
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <signal.h>
 
 #define CAPB(c) (1ull << (c))
 
@@ -93,8 +97,36 @@ int main(int argc, char **argv) {
         zdtm_check(!(bnd & CAPB(CAP_SYS_BOOT)) && (bnd & CAPB(CAP_KILL)), "set-up: bounding set %#llx",
                    (unsigned long long)bnd);
 
+        /* a child with these credentials and a parent-death signal: setting
+         * credentials clears it (commit_creds), so a restore must set it
+         * after them */
+        int cpipe[2];
+        zdtm_check(pipe(cpipe) == 0, "pipe: %m");
+        pid_t child = fork();
+        zdtm_check(child >= 0, "fork: %m");
+        if (child == 0) {
+                int sig = 0;
+                if (prctl(PR_SET_PDEATHSIG, SIGUSR2, 0, 0, 0) < 0)
+                        _exit(2);
+                if (write(cpipe[1], "x", 1) != 1)
+                        _exit(2);
+                zdtm_wait_go();
+                prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0);
+                _exit(sig == SIGUSR2 ? 0 : 3);
+        }
+        char cb;
+        zdtm_check(read(cpipe[0], &cb, 1) == 1, "child not ready");
+
         zdtm_ready();
         zdtm_wait_go();
+
+        int cst;
+        zdtm_check(waitpid(child, &cst, 0) == child, "waitpid: %m");
+        if (!WIFEXITED(cst) || WEXITSTATUS(cst))
+                zdtm_fail("child: %s (status %#x)",
+                          WIFEXITED(cst) && WEXITSTATUS(cst) == 3 ? "its parent-death signal is no longer SIGUSR2"
+                                                                  : "failed",
+                          cst);
 
         uid_t r, e, s;
         gid_t gr, ge, gs;
