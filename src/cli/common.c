@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "basic/log.h"
+#include "basic/util.h"
 
 int common_opt(struct common_opts *o, int c, const char *arg) {
         switch (c) {
@@ -31,9 +32,10 @@ void common_setup_log(const struct common_opts *o) {
         /* CRIU scale: 0 nothing, 1 errors, 2 warnings, 3 info, 4 debug */
         int v = o->verbosity;
         int level = v <= 1 ? LOG_ERR : v == 2 ? LOG_WARN : v == 3 ? LOG_INFO : LOG_DEBUG;
-        log_setup(level, o->log_file);
-        /* the log file always gets everything */
-        if (o->log_file && level < LOG_DEBUG)
+        /* As with CRIU: with -o the detail goes to the file (all of it), and
+         * stderr keeps only warnings and the one-line error of a failure. */
+        log_setup(o->log_file ? MIN(level, LOG_WARN) : level, o->log_file);
+        if (o->log_file)
                 log_setup_file_level(LOG_DEBUG);
 }
 

@@ -666,15 +666,21 @@ static void kill_all(struct dump_ctx *ctx) {
                         pfds[npfds++] = (struct pollfd){ .fd = pfd, .events = POLLIN };
                 kill(t->pid, SIGKILL);
         }
+        /* We are their tracer: a traced thread that dies stays a zombie until
+         * its tracer waits for it (and its thread group cannot finish before
+         * that), so collect every thread's death here. The leader's death
+         * goes on to its real parent. */
         for (size_t i = 0; i < ctx->ntasks; i++) {
                 struct dump_task *t = &ctx->tasks[i];
                 for (size_t k = 0; k < t->nth; k++)
                         if (t->th[k].seized) {
-                                infect_detach(t->th[k].tid);
+                                while (waitpid(t->th[k].tid, NULL, __WALL) < 0 && errno == EINTR)
+                                        ;
                                 t->th[k].seized = false;
                         }
                 if (t->seized) {
-                        infect_detach(t->pid);
+                        while (waitpid(t->pid, NULL, __WALL) < 0 && errno == EINTR)
+                                ;
                         t->seized = false;
                 }
         }

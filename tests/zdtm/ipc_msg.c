@@ -6,7 +6,8 @@
  * After restore: qnum, cbytes, qbytes, lspid, lrpid, mode, owner, the key
  * still finding its queue, every message with its type in order (received
  * by type, by "lowest type up to", and in plain order), and the sleeping
- * child gets the message sent after restore. */
+ * child gets the message sent after restore. * ZDTM: serial=1 (SysV ids and queue names are global: never alongside other tests)
+ */
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/wait.h>

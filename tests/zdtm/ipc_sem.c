@@ -3,7 +3,8 @@
  * in semop() waiting for semaphore 0 to reach 5 when the tree is frozen.
  * After restore: the values, the pid of the last operation on each
  * semaphore (GETPID), mode, owner, size, the key still finding the set, and
- * the waiter goes on once the parent raises the semaphore. */
+ * the waiter goes on once the parent raises the semaphore. * ZDTM: serial=1 (SysV ids and queue names are global: never alongside other tests)
+ */
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <sys/wait.h>

@@ -14,7 +14,8 @@
  *      between them).
  * After restore: every byte, every shmctl(IPC_STAT) field that can be kept,
  * the same addresses, writes of one process seen by the other through A and
- * D, and the read-only mapping still read-only. */
+ * D, and the read-only mapping still read-only. * ZDTM: serial=1 (SysV ids and queue names are global: never alongside other tests)
+ */
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/ipc.h>

@@ -6,7 +6,8 @@
  * O_NONBLOCK flag per open file), mode and owner, the name still opening
  * the same queue, the messages in priority order with their priorities (and
  * FIFO within one priority), EAGAIN on the empty non-blocking queue, and a
- * message the child sends through its own descriptor after restore. */
+ * message the child sends through its own descriptor after restore. * ZDTM: serial=1 (SysV ids and queue names are global: never alongside other tests)
+ */
 #include <fcntl.h>
 #include <mqueue.h>
 #include <poll.h>

@@ -1,7 +1,8 @@
 /* Refusal: a POSIX message queue with an mq_notify() registration (its
  * sigevent cannot be read back). After the refused dump the queue is
  * still empty, the notification did not fire and is still registered.
- * ZDTM: flavours=norestore refuse=mq_notify */
+ * ZDTM: flavours=norestore refuse=mq_notify * ZDTM: serial=1 (SysV ids and queue names are global: never alongside other tests)
+ */
 #include <fcntl.h>
 #include <mqueue.h>
 #include <signal.h>

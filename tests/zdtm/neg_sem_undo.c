@@ -1,6 +1,7 @@
 /* Refusal: a process with SysV semaphore undo adjustments (SEM_UNDO):
  * they cannot be read back (there is no /proc/PID/sysvipc).
- * ZDTM: flavours=norestore refuse=undo */
+ * ZDTM: flavours=norestore refuse=undo * ZDTM: serial=1 (SysV ids and queue names are global: never alongside other tests)
+ */
 #include <sys/ipc.h>
 #include <sys/sem.h>
 
