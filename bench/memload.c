@@ -14,30 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *dir;
+#include "benchproto.h"
 
 static uint64_t pattern(uint64_t addr) {
         uint64_t x = addr * 0x9E3779B97F4A7C15ULL;
         return x ^ (x >> 29);
-}
-
-static void put(const char *name, const char *text) {
-        char p[4096], t[4200];
-        snprintf(p, sizeof(p), "%s/%s", dir, name);
-        snprintf(t, sizeof(t), "%s.tmp", p);
-        FILE *f = fopen(t, "w");
-        if (!f)
-                exit(3);
-        fputs(text, f);
-        fclose(f);
-        rename(t, p);
-}
-
-static int exists(const char *name) {
-        char p[4096];
-        struct stat st;
-        snprintf(p, sizeof(p), "%s/%s", dir, name);
-        return stat(p, &st) == 0;
 }
 
 static int verify(uint64_t *m, size_t words) {
@@ -88,10 +69,7 @@ int main(int argc, char **argv) {
                 snprintf(n, sizeof(n), "ready.%d", idx);
                 put(n, "ready\n");
         }
-        while (!exists("go")) {
-                struct timespec ts = { 0, 2000000 };
-                nanosleep(&ts, NULL);
-        }
+        wait_go();
         int ok = verify(m, words);
         if (idx != 0)
                 return ok ? 0 : 1;

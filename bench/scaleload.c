@@ -17,33 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *dir;
+#include "benchproto.h"
 
-static void put(const char *name, const char *text) {
-        char p[4096], t[4200];
-        snprintf(p, sizeof(p), "%s/%s", dir, name);
-        snprintf(t, sizeof(t), "%s.tmp", p);
-        FILE *f = fopen(t, "w");
-        if (!f)
-                exit(3);
-        fputs(text, f);
-        fclose(f);
-        rename(t, p);
-}
-
-static int exists(const char *name) {
-        char p[4096];
-        struct stat st;
-        snprintf(p, sizeof(p), "%s/%s", dir, name);
-        return stat(p, &st) == 0;
-}
-
-static void wait_go(void) {
-        while (!exists("go")) {
-                struct timespec ts = { 0, 5000000 };
-                nanosleep(&ts, NULL);
-        }
-}
 
 static int finish(int ok, const char *why) {
         char b[256];
