@@ -680,7 +680,8 @@ def flavour_norestore(ctx, wl):
     inst.go_and_check(wl.timeout)
 
 
-def flavour_cr(ctx, wl):
+def start_workload(ctx, wl):
+    """Start wl, wait until it is ready; its visible state and tree."""
     ctx.wl = wl
     inst = Instance(ctx, wl)
     img = os.path.join(ctx.dir, "img")
@@ -690,6 +691,11 @@ def flavour_cr(ctx, wl):
     before = stable_state(inst.pid)
     tree = list(before)
     ctx.pids.update(tree)
+    return inst, img, before, tree
+
+
+def flavour_cr(ctx, wl):
+    inst, img, before, tree = start_workload(ctx, wl)
     res = ctx.cryo(dump_args(ctx, inst.pid, img), "dump")
     if res.rc != 0:
         ctx.fail("dump failed: %s: %s" % (res.describe(), last_line(res.err)))
@@ -736,15 +742,7 @@ def unsnapshot_files(top, dest, saved):
 
 
 def flavour_leave_running(ctx, wl):
-    ctx.wl = wl
-    inst = Instance(ctx, wl)
-    img = os.path.join(ctx.dir, "img")
-    os.makedirs(img)
-    inst.start()
-    inst.wait_ready()
-    before = stable_state(inst.pid)
-    tree = list(before)
-    ctx.pids.update(tree)
+    inst, img, before, tree = start_workload(ctx, wl)
     zombies = {p for p in tree if not pid_alive(p)}
     stopped = {p for p in tree if p not in zombies and proc_stat_fields(p)[3] in "tT"}
     res = ctx.cryo(dump_args(ctx, inst.pid, img, ["-R"]), "dump")

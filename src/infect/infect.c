@@ -302,7 +302,6 @@ __asm__(".pushsection .rodata\n"
         ".popsection\n");
 
 #define BATCH_CODE_OFF(size) ((size)-4096)
-#define BATCH_TABLE_OFF(size) ((size)-4096 - 16 - INFECT_BATCH_MAX * sizeof(struct infect_rec))
 
 int infect_scratch_map(struct infect_task *t, size_t size, uint64_t hint) {
         /* executable too, for the batch runner; W^X policies refuse that: then without */
